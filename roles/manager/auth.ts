@@ -1,0 +1,105 @@
+// Authentication: basic and bearer, against the config admin and the store's users.
+// Runs before any cache and before the body is read. Secrets are compared in constant
+// time and verified by slow hashes; a small cache of already-verified credentials keys on
+// a full digest of the secret *and* the stored hash, so a changed password or a refreshed
+// token is never served from it.
+
+import { LRUCache } from 'lru-cache';
+import { digest, safeEqual, tokenLookup, verifySecret } from '../../src/secrets.ts';
+import type { Store } from '../../src/store/types.ts';
+import type { UserRecord } from '../../src/model/user.ts';
+import { mergePermissions, type Principal } from './rbac.ts';
+
+export interface AuthConfig {
+  authEnabled: boolean;
+  basicAuthUser?: string;
+  basicAuthPassword?: string;
+  authToken?: string;
+}
+
+export type Credentials =
+  | { scheme: 'basic'; user: string; password: string }
+  | { scheme: 'bearer'; token: string }
+  | { scheme: 'none' }
+  | { scheme: 'invalid' };
+
+export function parseAuthorization(header: string | undefined): Credentials {
+  if (header === undefined || header.trim() === '') return { scheme: 'none' };
+  const match = /^\s*(\S+)\s+(\S+)\s*$/.exec(header);
+  if (!match) return { scheme: 'invalid' };
+  const [, scheme, value] = match as unknown as [string, string, string];
+  if (scheme.toLowerCase() === 'bearer') return { scheme: 'bearer', token: value };
+  if (scheme.toLowerCase() !== 'basic') return { scheme: 'invalid' };
+  const decoded = Buffer.from(value, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return { scheme: 'invalid' };
+  return { scheme: 'basic', user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+export class Authenticator {
+  private readonly config: AuthConfig;
+  private readonly store: Store;
+  private readonly verified = new LRUCache<string, true>({ max: 10_000, ttl: 10 * 60_000 });
+
+  constructor(config: AuthConfig, store: Store) {
+    this.config = config;
+    this.store = store;
+  }
+
+  /** The caller, or null when the credentials do not authenticate. */
+  async authenticate(credentials: Credentials): Promise<Principal | null> {
+    if (!this.config.authEnabled) return { type: 'admin', name: 'anonymous' };
+    switch (credentials.scheme) {
+      case 'basic':
+        return this.basic(credentials.user, credentials.password);
+      case 'bearer':
+        return this.bearer(credentials.token);
+      default:
+        return null;
+    }
+  }
+
+  private async basic(user: string, password: string): Promise<Principal | null> {
+    const { basicAuthUser, basicAuthPassword } = this.config;
+    if (basicAuthUser !== undefined && basicAuthPassword !== undefined) {
+      // Both compared, always, so the timing does not tell which one was wrong.
+      const userOk = safeEqual(user, basicAuthUser);
+      const passwordOk = safeEqual(password, basicAuthPassword);
+      if (userOk && passwordOk) return { type: 'admin', name: user };
+    }
+    const record = await this.store.get('users', user);
+    if (!record || !(await this.check(password, record.password))) return null;
+    return this.principalOf(record);
+  }
+
+  private async bearer(token: string): Promise<Principal | null> {
+    if (this.config.authToken !== undefined && safeEqual(token, this.config.authToken)) {
+      return { type: 'admin', name: 'auth_token' };
+    }
+    for (const record of await this.store.usersByTokenLookup(tokenLookup(token))) {
+      if (await this.check(token, record.token)) return this.principalOf(record);
+    }
+    // Users imported from Nebula 2.x have only a bcrypt hash of their token: try them once,
+    // then record the digest so the next request finds the user in O(1).
+    for (const record of await this.store.usersWithoutTokenLookup()) {
+      if (await this.check(token, record.token)) {
+        await this.store.setTokenLookup(record.user_name, tokenLookup(token));
+        return this.principalOf(record);
+      }
+    }
+    return null;
+  }
+
+  private async check(secret: string, storedHash: string): Promise<boolean> {
+    const key = digest(storedHash, secret);
+    if (this.verified.get(key)) return true;
+    const ok = await verifySecret(secret, storedHash);
+    if (ok) this.verified.set(key, true);
+    return ok;
+  }
+
+  private async principalOf(record: UserRecord): Promise<Principal> {
+    const groups = await this.store.groupsOf(record.user_name);
+    return { type: 'user', name: record.user_name, permissions: mergePermissions(groups) };
+  }
+}

@@ -1,0 +1,104 @@
+// The manager's composition: config -> logger -> store -> auth, cache, change watcher ->
+// HTTP server; and its lifecycle (graceful SIGTERM, fail hard on a broken store).
+
+import type { FastifyInstance } from 'fastify';
+import type { ManagerConfig } from '../../src/config/manager.ts';
+import { createLogger, type Logger } from '../../src/log.ts';
+import { SqliteStore } from '../../src/store/sqlite/index.ts';
+import type { Store } from '../../src/store/types.ts';
+import { Authenticator } from './auth.ts';
+import { ChangeWatcher } from './changes.ts';
+import { InfoCache } from './info-cache.ts';
+import { buildServer } from './server.ts';
+
+export interface Manager {
+  app: FastifyInstance;
+  store: Store;
+  cache: InfoCache;
+  /** Stops accepting, answers held long-polls with 304, closes the store. */
+  close(): Promise<void>;
+}
+
+export interface ManagerDeps {
+  config: ManagerConfig;
+  log: Logger;
+  store: Store;
+  /** Called after a failure that threatens consistency; the process must end non-zero. */
+  onFatal: (err: unknown) => void;
+  changePollMs?: number;
+}
+
+/** Wires a manager from its dependencies (tests call this with their own store and onFatal). */
+export function createManager(deps: ManagerDeps): Manager {
+  const { config, log, store } = deps;
+  let shuttingDown = false;
+  const cache = new InfoCache(store, { ttlMs: config.cacheTimeSeconds * 1000, maxSize: config.cacheMaxSize });
+  const watcher = new ChangeWatcher(store, (seq) => cache.changed(seq), deps.onFatal, deps.changePollMs);
+  const app = buildServer({
+    store,
+    auth: new Authenticator(config, store),
+    cache,
+    changed: () => void watcher.poke(),
+    log,
+    longPollMaxWaitSeconds: config.longPollMaxWaitSeconds,
+    onFatal: deps.onFatal,
+    isShuttingDown: () => shuttingDown,
+  });
+  watcher.start();
+  return {
+    app,
+    store,
+    cache,
+    async close() {
+      if (shuttingDown) return;
+      shuttingDown = true;
+      watcher.stop();
+      cache.close();
+      await app.close();
+      await store.close();
+    },
+  };
+}
+
+/** `nebula manager`: runs until SIGTERM/SIGINT. */
+export async function runManager(config: ManagerConfig): Promise<void> {
+  const log = createLogger(config.logLevel, 'nebula-manager');
+  const fatal = (err: unknown) => {
+    log.fatal({ err }, 'fatal: ending the process so that it restarts clean');
+    process.exit(70);
+  };
+  let store: Store;
+  try {
+    store = SqliteStore.open(config.databaseFile);
+  } catch (err) {
+    log.fatal({ err, file: config.databaseFile }, 'cannot open the store');
+    process.exit(70);
+  }
+  if (config.authEnabled && config.basicAuthUser === undefined && config.authToken === undefined) {
+    log.warn('auth is enabled but no admin is configured (basic_auth_user/basic_auth_password or auth_token): only database users can sign in');
+  }
+  if (!config.authEnabled) log.warn('auth is disabled: every request is allowed; run this only behind an authenticating proxy');
+
+  const manager = createManager({ config, log, store, onFatal: fatal });
+  const stop = async (signal: string) => {
+    log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => {
+      log.error('shutdown took over 10 s: exiting');
+      process.exit(1);
+    }, 10_000);
+    force.unref();
+    await manager.close();
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+
+  try {
+    const address = await manager.app.listen({ host: config.host, port: config.port });
+    log.info({ address, database: config.databaseFile }, 'nebula manager listening');
+  } catch (err) {
+    log.fatal({ err }, `cannot listen on ${config.host}:${config.port}`);
+    process.exit(2);
+  }
+}

@@ -1,0 +1,116 @@
+// /api/v2/device_groups (incl. the device-facing /info with ETag and long-poll) and /prune.
+
+import type { FastifyInstance } from 'fastify';
+import { NebulaError } from '../../../src/errors.ts';
+import {
+  deviceGroupFieldsFromBody,
+  deviceGroupPatchFromBody,
+  newDeviceGroup,
+  type DeviceGroupDoc,
+  type DeviceGroupFields,
+} from '../../../src/model/deviceGroup.ts';
+import { etagMatches } from '../../../src/model/info.ts';
+import { bodyObject, checkObjectName } from '../../../src/model/validate.ts';
+import type { UpdateOptions } from '../../../src/store/types.ts';
+import type { ManagerContext } from '../context.ts';
+import { AUTHENTICATED, PRUNING, V2, objectAccess, param, withoutOid, written } from './common.ts';
+
+const RW = objectAccess('device_groups', 'rw', 'device_group');
+const RO = objectAccess('device_groups', 'ro', 'device_group');
+
+/** `?wait=<seconds>`: absent is 0; capped at the configured maximum. */
+function waitSeconds(query: unknown, max: number): number {
+  const raw = (query as Record<string, unknown>).wait;
+  if (raw === undefined) return 0;
+  if (typeof raw !== 'string' || !/^\d{1,6}(\.\d{1,3})?$/.test(raw)) {
+    throw new NebulaError('INVALID_QUERY', { wait: 'must be a number of seconds' }, 'wait: must be a number of seconds');
+  }
+  return Math.min(Number(raw), max);
+}
+
+export function deviceGroupRoutes(app: FastifyInstance, ctx: ManagerContext): void {
+  const notFound = () => new NebulaError('DEVICE_GROUP_NOT_FOUND');
+
+  async function change(name: string, set: Partial<DeviceGroupFields>, options: UpdateOptions<DeviceGroupDoc>) {
+    const doc = written(await ctx.store.update('device_groups', name, set, options), { missing: notFound() });
+    ctx.changed();
+    return doc;
+  }
+
+  const refsOf = (fields: Partial<DeviceGroupFields>) => ({
+    ...(fields.cron_jobs ? { cron_jobs: fields.cron_jobs } : {}),
+    ...(fields.apps ? { apps: fields.apps } : {}),
+  });
+
+  app.get(`${V2}/device_groups`, AUTHENTICATED, async () => ({ device_groups: await ctx.store.listNames('device_groups') }));
+
+  app.get(`${V2}/device_groups/:device_group`, RO, async (request) => {
+    const doc = await ctx.store.get('device_groups', param(request, 'device_group'));
+    if (!doc) throw notFound();
+    return doc;
+  });
+
+  app.post(`${V2}/device_groups/:device_group`, RW, async (request) => {
+    const name = param(request, 'device_group');
+    checkObjectName(name);
+    const fields = deviceGroupFieldsFromBody(bodyObject(request.body));
+    const result = await ctx.store.create('device_groups', newDeviceGroup(name, fields), refsOf(fields));
+    const doc = written(result, { exists: 'DEVICE_GROUP_EXISTS' });
+    ctx.changed();
+    return withoutOid(doc);
+  });
+
+  app.delete(`${V2}/device_groups/:device_group`, RW, async (request) => {
+    if (!(await ctx.store.delete('device_groups', param(request, 'device_group')))) throw notFound();
+    ctx.changed();
+    return {};
+  });
+
+  // Full replace: apps and cron_jobs both set, a missing one becomes [].
+  app.post(`${V2}/device_groups/:device_group/update`, RW, async (request, reply) => {
+    const fields = deviceGroupFieldsFromBody(bodyObject(request.body));
+    const doc = await change(param(request, 'device_group'), fields, { bump: 'device_group_id', refs: refsOf(fields) });
+    return reply.code(202).send(doc);
+  });
+
+  app.route({
+    method: ['PUT', 'PATCH'],
+    url: `${V2}/device_groups/:device_group/update`,
+    ...RW,
+    handler: async (request, reply) => {
+      const set = deviceGroupPatchFromBody(bodyObject(request.body));
+      const doc = await change(param(request, 'device_group'), set, { bump: 'device_group_id', refs: refsOf(set) });
+      return reply.code(202).send(doc);
+    },
+  });
+
+  app.post(`${V2}/device_groups/:device_group/prune`, PRUNING, async (request, reply) => {
+    return reply.code(202).send(await change(param(request, 'device_group'), {}, { bump: 'prune_id' }));
+  });
+
+  app.post(`${V2}/prune`, PRUNING, async (_request, reply) => {
+    const pruneIds = await ctx.store.pruneAll();
+    ctx.changed();
+    return reply.code(202).send({ prune_ids: pruneIds });
+  });
+
+  // What devices poll. Authorized like every route (ro on the group) before the cache is read.
+  app.get(`${V2}/device_groups/:device_group/info`, RO, async (request, reply) => {
+    const name = param(request, 'device_group');
+    const wait = waitSeconds(request.query, ctx.longPollMaxWaitSeconds);
+    const ifNoneMatch = request.headers['if-none-match'];
+    let entry = await ctx.cache.get(name);
+    if (entry.body !== null && wait > 0 && etagMatches(ifNoneMatch, entry.etag) && !ctx.isShuttingDown()) {
+      const gone = new AbortController();
+      const onClose = () => gone.abort();
+      reply.raw.once('close', onClose);
+      const outcome = await ctx.cache.wait(name, entry.etag, wait * 1000, gone.signal);
+      reply.raw.off('close', onClose);
+      if (outcome === 'changed') entry = await ctx.cache.get(name);
+    }
+    if (entry.body === null) throw notFound();
+    reply.header('ETag', entry.etag).header('Cache-Control', 'no-cache');
+    if (etagMatches(ifNoneMatch, entry.etag)) return reply.code(304).send();
+    return reply.code(200).type('application/json; charset=utf-8').send(entry.body);
+  });
+}

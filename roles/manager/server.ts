@@ -1,0 +1,106 @@
+// The manager's HTTP server: body parsing, authentication and authorization before any
+// route or cache, one JSON error shape from the catalogue, and the routes.
+
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { NebulaError, StoreFatalError } from '../../src/errors.ts';
+import type { ManagerContext } from './context.ts';
+import { parseAuthorization } from './auth.ts';
+import { isAllowed, type Access, type Principal } from './rbac.ts';
+import { appRoutes } from './routes/apps.ts';
+import { deviceGroupRoutes } from './routes/device-groups.ts';
+import { cronJobRoutes } from './routes/cron-jobs.ts';
+import { userRoutes } from './routes/users.ts';
+import { userGroupRoutes } from './routes/user-groups.ts';
+import { statusRoutes } from './routes/status.ts';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: Access;
+  }
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}
+
+export const BODY_LIMIT = 1024 * 1024;
+
+function sendError(reply: FastifyReply, error: NebulaError): FastifyReply {
+  return reply.code(error.status).type('application/json; charset=utf-8').send(error.toBody());
+}
+
+/** Maps anything thrown to a catalogued error; only a bug or a dead store is a 5xx. */
+function toNebulaError(err: FastifyError | Error, ctx: ManagerContext, request: FastifyRequest): NebulaError {
+  if (err instanceof NebulaError) return err;
+  if (err instanceof StoreFatalError) {
+    ctx.log.fatal({ err, url: request.url }, 'the store failed: ending the process');
+    return new NebulaError('STORE_UNAVAILABLE');
+  }
+  const code = (err as FastifyError).code;
+  const status = (err as FastifyError).statusCode;
+  if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new NebulaError('UNSUPPORTED_MEDIA_TYPE');
+  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new NebulaError('BODY_TOO_LARGE');
+  if (err instanceof SyntaxError || code === 'FST_ERR_CTP_INVALID_JSON_BODY') return new NebulaError('INVALID_JSON');
+  if (status !== undefined && status >= 400 && status < 500) return new NebulaError('BAD_REQUEST', {}, err.message);
+  ctx.log.error({ err, url: request.url }, 'unhandled error');
+  return new NebulaError('INTERNAL');
+}
+
+export function buildServer(ctx: ManagerContext): FastifyInstance {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: BODY_LIMIT,
+    routerOptions: { maxParamLength: 256 },
+    // Long-polls are ended by the info cache on shutdown; idle keep-alives are closed.
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+  });
+
+  // JSON bodies, where an empty body means "no body": the SDK and the original's scripts
+  // send Content-Type: application/json with nothing after it on start/stop/prune.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '' || (typeof body === 'string' && body.trim() === '')) {
+      done(null, undefined);
+      return;
+    }
+    parseJson(request, body as string, done);
+  });
+
+  // Authenticate, then authorize, before the body is read and before any cache.
+  app.addHook('onRequest', async (request, reply) => {
+    const access = request.routeOptions.config.access;
+    if (access === undefined || access.type === 'public') return;
+    const credentials = parseAuthorization(request.headers.authorization);
+    const principal = await ctx.auth.authenticate(credentials);
+    if (principal === null) {
+      const challenge = credentials.scheme === 'bearer' ? 'Bearer realm="Authentication Required"' : 'Basic realm="nebula"';
+      reply.header('WWW-Authenticate', challenge);
+      return sendError(reply, new NebulaError('UNAUTHORIZED'));
+    }
+    request.principal = principal;
+    const name = access.type === 'object' ? (request.params as Record<string, string>)[access.param] : undefined;
+    if (!isAllowed(principal, access, name)) return sendError(reply, new NebulaError('ACCESS_DENIED'));
+    return undefined;
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    ctx.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request');
+  });
+
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const error = toNebulaError(err, ctx, request);
+    if (err instanceof StoreFatalError) reply.raw.once('finish', () => ctx.onFatal(err));
+    return sendError(reply, error);
+  });
+
+  app.setNotFoundHandler((_request, reply) => sendError(reply, new NebulaError('ROUTE_NOT_FOUND')));
+
+  statusRoutes(app, ctx);
+  appRoutes(app, ctx);
+  deviceGroupRoutes(app, ctx);
+  cronJobRoutes(app, ctx);
+  userRoutes(app, ctx);
+  userGroupRoutes(app, ctx);
+  return app;
+}

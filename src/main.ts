@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+// The `nebula` executable: parse the command line, then import only the chosen role.
+
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { createRequire } from 'node:module';
+import { ConfigError } from './errors.ts';
+import { MANAGER_OPTIONS, loadManagerConfig } from './config/manager.ts';
+import type { OptionDef } from './config/options.ts';
+
+const version = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+
+function yargsOptions(defs: readonly OptionDef[]) {
+  const out: Record<string, { type: 'string' | 'number' | 'boolean'; describe: string; choices?: readonly string[] }> = {};
+  for (const def of defs) {
+    const env = def.env.length ? ` [env ${def.env.join(', ')}]` : '';
+    const dflt = def.default !== undefined && !def.secret ? ` [default ${String(def.default)}]` : '';
+    // Flags are read as strings and checked by the config loader, with env and file alike.
+    out[def.flag] = { type: 'string', describe: `${def.describe}${env}${dflt}` };
+    if (def.choices) out[def.flag]!.choices = def.choices;
+  }
+  return out;
+}
+
+function later(role: string) {
+  return () => {
+    process.stderr.write(`nebula ${role}: this command arrives in a later release of Nebula; this build has only "nebula manager".\n`);
+    process.exit(2);
+  };
+}
+
+function configFailure(err: unknown): never {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`nebula: ${err.message}\n`);
+    process.exit(2);
+  }
+  throw err;
+}
+
+// No top-level await: the single-binary bundle is CommonJS.
+function main(): Promise<unknown> {
+  return yargs(hideBin(process.argv))
+  .scriptName('nebula')
+  .usage('$0 <command> [options]')
+  .command(
+    'manager',
+    'run the manager: the HTTP API devices and admins talk to',
+    (y) => y.options({ config: { type: 'string', describe: 'JSON config file (original keys) [env NEBULA_CONFIG]' }, ...yargsOptions(MANAGER_OPTIONS) }),
+    async (argv) => {
+      const flags: Record<string, unknown> = {};
+      for (const def of MANAGER_OPTIONS) if (argv[def.flag] !== undefined) flags[def.flag] = argv[def.flag];
+      if (argv.config !== undefined) flags.config = argv.config;
+      let config;
+      try {
+        config = loadManagerConfig(flags, process.env);
+      } catch (err) {
+        configFailure(err);
+      }
+      const { runManager } = await import('../roles/manager/index.ts');
+      await runManager(config);
+    },
+  )
+  .command('worker', 'run the worker on a device (in a later release)', {}, later('worker'))
+  .command('reporter', 'move device reports from Kafka into the store (in a later release)', {}, later('reporter'))
+  .demandCommand(1, 'name a command: manager, worker or reporter')
+  .strict()
+  .version(version)
+  .help()
+  .fail((msg, err) => {
+    if (err) throw err;
+    process.stderr.write(`nebula: ${msg}\nRun "nebula --help" for the commands and options.\n`);
+    process.exit(2);
+  })
+  .parseAsync();
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`nebula: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,48 @@
+// Schema migrations, applied in order at start; PRAGMA user_version records the last one.
+// A migration that fails ends the process (see StoreFatalError): never run on a half schema.
+
+import type { Database } from 'better-sqlite3';
+
+const MIGRATIONS: readonly string[] = [
+  // 1: documents of every kind, the change sequence, reports.
+  `
+  CREATE TABLE docs (
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    oid TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    token_lookup TEXT,
+    PRIMARY KEY (kind, name)
+  ) WITHOUT ROWID;
+  CREATE INDEX docs_token_lookup ON docs (token_lookup) WHERE token_lookup IS NOT NULL;
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+  INSERT INTO meta (key, value) VALUES ('change_seq', 0);
+  CREATE TABLE reports (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    inserted_at INTEGER NOT NULL,
+    device_group TEXT,
+    hostname TEXT,
+    report_creation_time INTEGER,
+    updated INTEGER,
+    doc TEXT NOT NULL
+  );
+  CREATE INDEX reports_device_group ON reports (device_group, id);
+  CREATE INDEX reports_hostname ON reports (hostname, id);
+  CREATE INDEX reports_creation_time ON reports (report_creation_time);
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export function migrate(db: Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new Error(`the database has schema version ${current}, newer than this Nebula knows (${MIGRATIONS.length}): upgrade Nebula`);
+  }
+  for (let version = current; version < MIGRATIONS.length; version++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[version] as string);
+      db.pragma(`user_version = ${version + 1}`);
+    }).immediate();
+  }
+}
