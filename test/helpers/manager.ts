@@ -1,0 +1,103 @@
+// Starts a real manager for a test: a real SQLite file in a temp dir, HTTP on 127.0.0.1:0.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ManagerConfig } from '../../src/config/manager.ts';
+import { createLogger } from '../../src/log.ts';
+import { SqliteStore } from '../../src/store/sqlite/index.ts';
+import { createManager, type Manager } from '../../roles/manager/index.ts';
+
+export const ADMIN_USER = 'nebula';
+export const ADMIN_PASSWORD = 'nebula-secret';
+export const ADMIN_TOKEN = 'admin-token-for-tests';
+
+export interface TestManager {
+  url: string;
+  manager: Manager;
+  dir: string;
+  /** Failures the manager reported as fatal (it would have exited). */
+  fatal: unknown[];
+  close(): Promise<void>;
+}
+
+export function testConfig(dir: string, overrides: Partial<ManagerConfig> = {}): ManagerConfig {
+  return {
+    host: '127.0.0.1',
+    port: 0,
+    dataDir: dir,
+    databaseFile: join(dir, 'nebula.db'),
+    logLevel: 'silent',
+    authEnabled: true,
+    basicAuthUser: ADMIN_USER,
+    basicAuthPassword: ADMIN_PASSWORD,
+    authToken: ADMIN_TOKEN,
+    cacheTimeSeconds: 10,
+    cacheMaxSize: 1024,
+    longPollMaxWaitSeconds: 60,
+    ...overrides,
+  };
+}
+
+export async function startManager(overrides: Partial<ManagerConfig> = {}, options: { dir?: string; changePollMs?: number } = {}): Promise<TestManager> {
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'nebula-test-'));
+  const config = testConfig(dir, overrides);
+  const fatal: unknown[] = [];
+  const store = SqliteStore.open(config.databaseFile);
+  const manager = createManager({
+    config,
+    log: createLogger('silent', 'test'),
+    store,
+    onFatal: (err) => fatal.push(err),
+    ...(options.changePollMs !== undefined ? { changePollMs: options.changePollMs } : {}),
+  });
+  const address = await manager.app.listen({ host: '127.0.0.1', port: 0 });
+  return {
+    url: address,
+    manager,
+    dir,
+    fatal,
+    async close() {
+      await manager.close();
+      if (!options.dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function basic(user: string, password: string): string {
+  return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+}
+
+export const ADMIN_AUTH = basic(ADMIN_USER, ADMIN_PASSWORD);
+
+export interface Reply {
+  status: number;
+  headers: Headers;
+  body: any;
+  text: string;
+}
+
+/** A JSON call against the manager; `auth` is an Authorization header value (or null for none). */
+export async function call(
+  base: string,
+  method: string,
+  path: string,
+  options: { body?: unknown; rawBody?: string; auth?: string | null; headers?: Record<string, string> } = {},
+): Promise<Reply> {
+  const headers: Record<string, string> = { ...options.headers };
+  const auth = options.auth === undefined ? ADMIN_AUTH : options.auth;
+  if (auth !== null) headers.authorization = auth;
+  let body: string | undefined;
+  if (options.rawBody !== undefined) body = options.rawBody;
+  else if (options.body !== undefined) body = JSON.stringify(options.body);
+  if (body !== undefined && headers['content-type'] === undefined) headers['content-type'] = 'application/json';
+  const response = await fetch(`${base}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
+  const text = await response.text();
+  let parsed: unknown = undefined;
+  try {
+    parsed = text === '' ? undefined : JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  return { status: response.status, headers: response.headers, body: parsed, text };
+}
