@@ -48,11 +48,13 @@ export class InfoCache {
   async get(deviceGroup: string): Promise<InfoEntry> {
     const cached = this.cache?.get(deviceGroup);
     if (cached) return cached;
-    let pending = this.inflight.get(deviceGroup);
-    if (!pending) {
-      pending = this.read(deviceGroup).finally(() => this.inflight.delete(deviceGroup));
-      this.inflight.set(deviceGroup, pending);
-    }
+    const existing = this.inflight.get(deviceGroup);
+    if (existing) return existing;
+    const pending: Promise<InfoEntry> = this.read(deviceGroup).finally(() => {
+      // Only our own entry: a change may have replaced it with a newer read meanwhile.
+      if (this.inflight.get(deviceGroup) === pending) this.inflight.delete(deviceGroup);
+    });
+    this.inflight.set(deviceGroup, pending);
     return pending;
   }
 
