@@ -84,6 +84,12 @@ export function buildServer(ctx: ManagerContext): FastifyInstance {
     return undefined;
   });
 
+  // While shutting down, every reply closes its connection, so the server can stop at once.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (ctx.isShuttingDown()) reply.header('Connection', 'close');
+    return payload;
+  });
+
   app.addHook('onResponse', async (request, reply) => {
     ctx.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request');
   });

@@ -1,0 +1,59 @@
+// Runs `nebula manager` as a real process, as systemd would, for lifecycle tests.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+export interface ManagerProcess {
+  child: ChildProcess;
+  url: string;
+  output: () => string;
+  /** Resolves with the exit code (or the signal name). */
+  exited: Promise<number | string>;
+}
+
+export function spawnManager(args: string[], env: Record<string, string> = {}): Omit<ManagerProcess, 'url'> {
+  const child = spawn(process.execPath, ['src/main.ts', 'manager', ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = once(child, 'exit').then(([code, signal]) => (code ?? signal) as number | string);
+  return { child, output: () => out, exited };
+}
+
+/** Starts a manager on a free port and waits (bounded) until /readyz answers 200. */
+export async function startManagerProcess(dataDir: string, env: Record<string, string> = {}, extraArgs: string[] = []): Promise<ManagerProcess> {
+  const port = await freePort();
+  const proc = spawnManager(['--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, ...extraArgs], env);
+  const url = `http://127.0.0.1:${port}`;
+  let exitedEarly = false;
+  void proc.exited.then(() => (exitedEarly = true));
+  for (let attempt = 0; attempt < 150 && !exitedEarly; attempt++) {
+    try {
+      const response = await fetch(`${url}/readyz`);
+      if (response.status === 200) return { ...proc, url };
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  proc.child.kill('SIGKILL');
+  throw new Error(`the manager did not become ready:\n${proc.output()}`);
+}
