@@ -27,15 +27,20 @@ export async function verifySecret(secret: string, stored: string): Promise<bool
   if (m) {
     const [, n, r, p, salt, hash] = m as unknown as [string, string, string, string, string, string];
     const expected = Buffer.from(hash, 'base64url');
-    const N = Number(n);
-    if (N > 1 << 20 || Number(r) > 32 || Number(p) > 16 || expected.length < 16) return false;
-    const key = await scryptAsync(secret, Buffer.from(salt, 'base64url'), expected.length, {
-      N,
-      r: Number(r),
-      p: Number(p),
-      maxmem: 256 * N * Number(r) + 1024 * 1024,
-    });
-    return timingSafeEqual(key, expected);
+    const [N, R, P] = [Number(n), Number(r), Number(p)];
+    // Stored parameters are bounded (at most 64 MiB of work memory); anything else is no match.
+    if (N * R > 1 << 19 || P > 16 || expected.length < 16) return false;
+    try {
+      const key = await scryptAsync(secret, Buffer.from(salt, 'base64url'), expected.length, {
+        N,
+        r: R,
+        p: P,
+        maxmem: 256 * N * R + 1024 * 1024,
+      });
+      return timingSafeEqual(key, expected);
+    } catch {
+      return false; // parameters scrypt refuses (N not a power of two, r = 0, ...)
+    }
   }
   if (/^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/.test(stored)) {
     return bcrypt.compare(secret, stored);

@@ -89,11 +89,14 @@ export class InfoCache {
   }
 
   /**
-   * Waits until the group's ETag differs from `etag`, `ms` pass, or the cache closes.
+   * Waits until the group's ETag differs from the one `seen`, `ms` pass, or the cache closes.
    * `signal` aborts the wait when the client goes away.
    */
-  wait(deviceGroup: string, etag: string, ms: number, signal?: AbortSignal): Promise<WaitOutcome> {
-    if (this.closed) return Promise.resolve('closed');
+  wait(deviceGroup: string, seen: InfoEntry, ms: number, signal?: AbortSignal): Promise<WaitOutcome> {
+    if (this.closed || signal?.aborted) return Promise.resolve('closed');
+    // Read before a change this cache has already handled: look again rather than sleep.
+    if (seen.seq < this.knownSeq) return Promise.resolve('changed');
+    const etag = seen.etag;
     return new Promise((resolve) => {
       let set = this.waiters.get(deviceGroup);
       if (!set) this.waiters.set(deviceGroup, (set = new Set()));

@@ -58,7 +58,7 @@ export function buildServer(ctx: ManagerContext): FastifyInstance {
   // JSON bodies, where an empty body means "no body": the SDK and the original's scripts
   // send Content-Type: application/json with nothing after it on start/stop/prune.
   const parseJson = app.getDefaultJsonParser('error', 'error');
-  app.removeContentTypeParser('application/json');
+  app.removeContentTypeParser(['application/json', 'text/plain']);
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     if (body === '' || (typeof body === 'string' && body.trim() === '')) {
       done(null, undefined);

@@ -100,13 +100,18 @@ export function deviceGroupRoutes(app: FastifyInstance, ctx: ManagerContext): vo
     const wait = waitSeconds(request.query, ctx.longPollMaxWaitSeconds);
     const ifNoneMatch = request.headers['if-none-match'];
     let entry = await ctx.cache.get(name);
-    if (entry.body !== null && wait > 0 && etagMatches(ifNoneMatch, entry.etag) && !ctx.isShuttingDown()) {
+    if (entry.body !== null && wait > 0 && etagMatches(ifNoneMatch, entry.etag)) {
+      const deadline = Date.now() + wait * 1000;
       const gone = new AbortController();
       const onClose = () => gone.abort();
       reply.raw.once('close', onClose);
-      const outcome = await ctx.cache.wait(name, entry.etag, wait * 1000, gone.signal);
+      // Hold until the device's config really differs from what it has, or the wait ends.
+      while (entry.body !== null && etagMatches(ifNoneMatch, entry.etag) && !ctx.isShuttingDown()) {
+        const left = deadline - Date.now();
+        if (left <= 0 || (await ctx.cache.wait(name, entry, left, gone.signal)) !== 'changed') break;
+        entry = await ctx.cache.get(name);
+      }
       reply.raw.off('close', onClose);
-      if (outcome === 'changed') entry = await ctx.cache.get(name);
     }
     if (entry.body === null) throw notFound();
     reply.header('ETag', entry.etag).header('Cache-Control', 'no-cache');
