@@ -1,7 +1,7 @@
 // Apps: long-running containers. Defaults, validation and the document shape (pure).
 
 import { NebulaError } from '../errors.ts';
-import { checkBool, checkKeys, checkStringList, pickValid, type JsonObject } from './validate.ts';
+import { checkBool, checkStringList, orderKeys, patchFromBody, pickValid, type JsonObject } from './validate.ts';
 import {
   checkContainersPer,
   checkDockerImage,
@@ -91,18 +91,14 @@ export function appFieldsFromBody(body: JsonObject, mode: 'create' | 'replace'):
 
 /** The fields a partial update (PUT/PATCH /apps/<name>/update) sets. */
 export function appPatchFromBody(body: JsonObject): Partial<AppFields> {
-  if (Object.keys(body).length === 0) throw new NebulaError('MISSING_PARAMETERS');
-  checkKeys(body, APP_FIELDS, READ_ONLY);
-  return pickValid<AppFields>(body, checkers);
+  return patchFromBody<AppFields>(body, APP_FIELDS, READ_ONLY, checkers);
 }
+
+const APP_ORDER = ['app_id', 'app_name', ...APP_FIELDS];
 
 /** One field order everywhere, so equal apps serialize to equal bytes (and equal ETags). */
 export function orderApp<T extends Partial<AppDoc>>(doc: T): T {
-  const out: Record<string, unknown> = {};
-  for (const key of ['app_id', 'app_name', ...APP_FIELDS] as const) {
-    if (doc[key] !== undefined) out[key] = doc[key];
-  }
-  return out as T;
+  return orderKeys(doc, APP_ORDER);
 }
 
 export function newApp(name: string, fields: AppFields): AppDoc {

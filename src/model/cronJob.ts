@@ -2,7 +2,7 @@
 
 import { CronExpressionParser } from 'cron-parser';
 import { NebulaError } from '../errors.ts';
-import { checkBool, checkKeys, checkStringList, pickValid, type JsonObject } from './validate.ts';
+import { checkBool, checkStringList, orderKeys, patchFromBody, pickValid, type JsonObject } from './validate.ts';
 import { checkDockerImage, checkEnvVars, checkNetworks, missing, withoutNulls, type EnvVars } from './fields.ts';
 
 export interface CronJobFields {
@@ -86,17 +86,13 @@ export function cronJobFieldsFromBody(body: JsonObject, mode: 'create' | 'replac
 }
 
 export function cronJobPatchFromBody(body: JsonObject): Partial<CronJobFields> {
-  if (Object.keys(body).length === 0) throw new NebulaError('MISSING_PARAMETERS');
-  checkKeys(body, CRON_JOB_FIELDS, READ_ONLY);
-  return pickValid<CronJobFields>(body, checkers);
+  return patchFromBody<CronJobFields>(body, CRON_JOB_FIELDS, READ_ONLY, checkers);
 }
 
+const CRON_JOB_ORDER = ['cron_job_id', 'cron_job_name', ...CRON_JOB_FIELDS];
+
 export function orderCronJob<T extends Partial<CronJobDoc>>(doc: T): T {
-  const out: Record<string, unknown> = {};
-  for (const key of ['cron_job_id', 'cron_job_name', ...CRON_JOB_FIELDS] as const) {
-    if (doc[key] !== undefined) out[key] = doc[key];
-  }
-  return out as T;
+  return orderKeys(doc, CRON_JOB_ORDER);
 }
 
 export function newCronJob(name: string, fields: CronJobFields): CronJobDoc {

@@ -1,7 +1,7 @@
 // Device groups: the apps and cron jobs every device of the group runs (pure).
 
 import { NebulaError } from '../errors.ts';
-import { checkKeys, isObjectName, type JsonObject } from './validate.ts';
+import { checkKeys, isObjectName, orderKeys, type JsonObject } from './validate.ts';
 
 export interface DeviceGroupFields {
   apps: string[];
@@ -49,11 +49,7 @@ export function deviceGroupPatchFromBody(body: JsonObject): Partial<DeviceGroupF
 }
 
 export function orderDeviceGroup<T extends Partial<DeviceGroupDoc>>(doc: T): T {
-  const out: Record<string, unknown> = {};
-  for (const key of ['device_group_id', 'device_group', 'apps', 'prune_id', 'cron_jobs'] as const) {
-    if (doc[key] !== undefined) out[key] = doc[key];
-  }
-  return out as T;
+  return orderKeys(doc, ['device_group_id', 'device_group', 'apps', 'prune_id', 'cron_jobs']);
 }
 
 export function newDeviceGroup(name: string, fields: DeviceGroupFields): DeviceGroupDoc {

@@ -1,7 +1,7 @@
 // Users (database principals) and user groups (their permissions). Pure.
 
 import { NebulaError } from '../errors.ts';
-import { checkBool, checkKeys, checkString, isObject, isObjectName, pickValid, type JsonObject } from './validate.ts';
+import { checkBool, checkKeys, checkString, isObject, isObjectName, orderKeys, patchFromBody, pickValid, type JsonObject } from './validate.ts';
 
 /** What the store keeps of a user: never a secret in clear. */
 export interface UserRecord {
@@ -89,15 +89,9 @@ export function userGroupFieldsFromBody(body: JsonObject): UserGroupFields {
 }
 
 export function userGroupPatchFromBody(body: JsonObject): Partial<UserGroupFields> {
-  if (Object.keys(body).length === 0) throw new NebulaError('MISSING_PARAMETERS');
-  checkKeys(body, USER_GROUP_FIELDS, ['user_group']);
-  return pickValid<UserGroupFields>(body, groupCheckers);
+  return patchFromBody<UserGroupFields>(body, USER_GROUP_FIELDS, ['user_group'], groupCheckers);
 }
 
 export function orderUserGroup<T extends Partial<UserGroupDoc>>(doc: T): T {
-  const out: Record<string, unknown> = {};
-  for (const key of ['user_group', ...USER_GROUP_FIELDS] as const) {
-    if (doc[key] !== undefined) out[key] = doc[key];
-  }
-  return out as T;
+  return orderKeys(doc, ['user_group', ...USER_GROUP_FIELDS]);
 }

@@ -89,3 +89,23 @@ export function pickValid<T>(body: JsonObject, checkers: { [K in keyof T]: (fiel
   }
   return out;
 }
+
+/** A partial update body: not empty, only the object's own fields, each checked. */
+export function patchFromBody<T>(
+  body: JsonObject,
+  allowed: readonly string[],
+  readOnly: readonly string[],
+  checkers: { [K in keyof T]: (field: string, value: unknown) => T[K] },
+): Partial<T> {
+  if (Object.keys(body).length === 0) throw new NebulaError('MISSING_PARAMETERS');
+  checkKeys(body, allowed, readOnly);
+  return pickValid<T>(body, checkers);
+}
+
+/** The same fields in one fixed order, so equal documents serialize to equal bytes (and ETags). */
+export function orderKeys<T extends object>(doc: T, keys: readonly string[]): T {
+  const source = doc as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const key of keys) if (source[key] !== undefined) out[key] = source[key];
+  return out as T;
+}

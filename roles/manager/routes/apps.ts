@@ -7,7 +7,7 @@ import { bodyObject, checkObjectName } from '../../../src/model/validate.ts';
 import type { UpdateOptions } from '../../../src/store/types.ts';
 import type { AppDoc } from '../../../src/model/app.ts';
 import type { ManagerContext } from '../context.ts';
-import { AUTHENTICATED, V2, objectAccess, param, withoutOid, written } from './common.ts';
+import { V2, collectionRoutes, objectAccess, param, withoutOid, written } from './common.ts';
 
 const RW = objectAccess('apps', 'rw', 'app_name');
 const RO = objectAccess('apps', 'ro', 'app_name');
@@ -23,13 +23,7 @@ export function appRoutes(app: FastifyInstance, ctx: ManagerContext): void {
     return doc;
   }
 
-  app.get(`${V2}/apps`, AUTHENTICATED, async () => ({ apps: await ctx.store.listNames('apps') }));
-
-  app.get(`${V2}/apps/:app_name`, RO, async (request) => {
-    const doc = await ctx.store.get('apps', param(request, 'app_name'));
-    if (!doc) throw notFound();
-    return doc;
-  });
+  collectionRoutes(app, ctx, { kind: 'apps', param: 'app_name', read: RO, remove: RW, notFound });
 
   app.post(`${V2}/apps/:app_name`, RW, async (request) => {
     const name = param(request, 'app_name');
@@ -38,12 +32,6 @@ export function appRoutes(app: FastifyInstance, ctx: ManagerContext): void {
     const doc = written(await ctx.store.create('apps', newApp(name, fields)), { exists: 'APP_EXISTS' });
     ctx.changed();
     return withoutOid(doc);
-  });
-
-  app.delete(`${V2}/apps/:app_name`, RW, async (request) => {
-    if (!(await ctx.store.delete('apps', param(request, 'app_name')))) throw notFound();
-    ctx.changed();
-    return {};
   });
 
   app.post(`${V2}/apps/:app_name/stop`, RW, async (request, reply) => {

@@ -1,8 +1,9 @@
 // Helpers shared by the route modules.
 
-import type { FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { NebulaError, type ErrorCode } from '../../../src/errors.ts';
-import type { WriteResult } from '../../../src/store/types.ts';
+import type { Docs, Kind, WriteResult } from '../../../src/store/types.ts';
+import type { ManagerContext } from '../context.ts';
 import type { Level } from '../../../src/model/user.ts';
 import type { Access, ObjectKind } from '../rbac.ts';
 
@@ -50,4 +51,35 @@ export function written<T>(result: WriteResult<T>, errors: WriteErrors): T & { _
 export function withoutOid<T extends { _id?: unknown }>(doc: T): Omit<T, '_id'> {
   const { _id: _ignored, ...rest } = doc;
   return rest;
+}
+
+type RouteAccess = { config: { access: Access } };
+
+export interface CollectionSpec<K extends Kind> {
+  kind: K;
+  /** The path parameter naming one object, e.g. "app_name". */
+  param: string;
+  read: RouteAccess;
+  remove: RouteAccess;
+  notFound: () => NebulaError;
+  /** What a GET shows of a stored document (default: all of it). */
+  view?: (doc: Docs[K]) => unknown;
+}
+
+/** The three routes every kind has alike: list names, get one, delete one. */
+export function collectionRoutes<K extends Kind>(app: FastifyInstance, ctx: ManagerContext, spec: CollectionSpec<K>): void {
+  const base = `${V2}/${spec.kind}`;
+  app.get(base, AUTHENTICATED, async () => ({ [spec.kind]: await ctx.store.listNames(spec.kind) }));
+
+  app.get(`${base}/:${spec.param}`, spec.read, async (request) => {
+    const doc = await ctx.store.get(spec.kind, param(request, spec.param));
+    if (!doc) throw spec.notFound();
+    return spec.view ? spec.view(doc) : doc;
+  });
+
+  app.delete(`${base}/:${spec.param}`, spec.remove, async (request) => {
+    if (!(await ctx.store.delete(spec.kind, param(request, spec.param)))) throw spec.notFound();
+    ctx.changed();
+    return {};
+  });
 }

@@ -5,7 +5,7 @@ import { NebulaError } from '../../../src/errors.ts';
 import { cronJobFieldsFromBody, cronJobPatchFromBody, newCronJob, type CronJobFields } from '../../../src/model/cronJob.ts';
 import { bodyObject, checkObjectName } from '../../../src/model/validate.ts';
 import type { ManagerContext } from '../context.ts';
-import { AUTHENTICATED, V2, objectAccess, param, withoutOid, written } from './common.ts';
+import { V2, collectionRoutes, objectAccess, param, withoutOid, written } from './common.ts';
 
 const RW = objectAccess('cron_jobs', 'rw', 'cron_job');
 const RO = objectAccess('cron_jobs', 'ro', 'cron_job');
@@ -20,13 +20,8 @@ export function cronJobRoutes(app: FastifyInstance, ctx: ManagerContext): void {
     return doc;
   }
 
-  app.get(`${V2}/cron_jobs`, AUTHENTICATED, async () => ({ cron_jobs: await ctx.store.listNames('cron_jobs') }));
-
-  app.get(`${V2}/cron_jobs/:cron_job`, RO, async (request) => {
-    const doc = await ctx.store.get('cron_jobs', param(request, 'cron_job'));
-    if (!doc) throw notFound();
-    return doc;
-  });
+  // The original required admin to delete while every other cron call needs rw: we use rw.
+  collectionRoutes(app, ctx, { kind: 'cron_jobs', param: 'cron_job', read: RO, remove: RW, notFound });
 
   app.post(`${V2}/cron_jobs/:cron_job`, RW, async (request) => {
     const name = param(request, 'cron_job');
@@ -35,13 +30,6 @@ export function cronJobRoutes(app: FastifyInstance, ctx: ManagerContext): void {
     const doc = written(await ctx.store.create('cron_jobs', newCronJob(name, fields)), { exists: 'CRON_JOB_EXISTS' });
     ctx.changed();
     return withoutOid(doc);
-  });
-
-  // The original required admin here while every other cron call needs rw: we use rw.
-  app.delete(`${V2}/cron_jobs/:cron_job`, RW, async (request) => {
-    if (!(await ctx.store.delete('cron_jobs', param(request, 'cron_job')))) throw notFound();
-    ctx.changed();
-    return {};
   });
 
   app.post(`${V2}/cron_jobs/:cron_job/update`, RW, async (request, reply) => {

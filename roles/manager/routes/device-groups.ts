@@ -13,7 +13,7 @@ import { etagMatches } from '../../../src/model/info.ts';
 import { bodyObject, checkObjectName } from '../../../src/model/validate.ts';
 import type { UpdateOptions } from '../../../src/store/types.ts';
 import type { ManagerContext } from '../context.ts';
-import { AUTHENTICATED, PRUNING, V2, objectAccess, param, withoutOid, written } from './common.ts';
+import { PRUNING, V2, collectionRoutes, objectAccess, param, withoutOid, written } from './common.ts';
 
 const RW = objectAccess('device_groups', 'rw', 'device_group');
 const RO = objectAccess('device_groups', 'ro', 'device_group');
@@ -42,13 +42,7 @@ export function deviceGroupRoutes(app: FastifyInstance, ctx: ManagerContext): vo
     ...(fields.apps ? { apps: fields.apps } : {}),
   });
 
-  app.get(`${V2}/device_groups`, AUTHENTICATED, async () => ({ device_groups: await ctx.store.listNames('device_groups') }));
-
-  app.get(`${V2}/device_groups/:device_group`, RO, async (request) => {
-    const doc = await ctx.store.get('device_groups', param(request, 'device_group'));
-    if (!doc) throw notFound();
-    return doc;
-  });
+  collectionRoutes(app, ctx, { kind: 'device_groups', param: 'device_group', read: RO, remove: RW, notFound });
 
   app.post(`${V2}/device_groups/:device_group`, RW, async (request) => {
     const name = param(request, 'device_group');
@@ -58,12 +52,6 @@ export function deviceGroupRoutes(app: FastifyInstance, ctx: ManagerContext): vo
     const doc = written(result, { exists: 'DEVICE_GROUP_EXISTS' });
     ctx.changed();
     return withoutOid(doc);
-  });
-
-  app.delete(`${V2}/device_groups/:device_group`, RW, async (request) => {
-    if (!(await ctx.store.delete('device_groups', param(request, 'device_group')))) throw notFound();
-    ctx.changed();
-    return {};
   });
 
   // Full replace: apps and cron_jobs both set, a missing one becomes [].

@@ -5,18 +5,12 @@ import { NebulaError } from '../../../src/errors.ts';
 import { orderUserGroup, userGroupFieldsFromBody, userGroupPatchFromBody } from '../../../src/model/user.ts';
 import { bodyObject, checkPrincipalName } from '../../../src/model/validate.ts';
 import type { ManagerContext } from '../context.ts';
-import { ADMIN, AUTHENTICATED, V2, param, withoutOid, written } from './common.ts';
+import { ADMIN, V2, collectionRoutes, param, withoutOid, written } from './common.ts';
 
 export function userGroupRoutes(app: FastifyInstance, ctx: ManagerContext): void {
   const notFound = () => new NebulaError('USER_GROUP_NOT_FOUND');
 
-  app.get(`${V2}/user_groups`, AUTHENTICATED, async () => ({ user_groups: await ctx.store.listNames('user_groups') }));
-
-  app.get(`${V2}/user_groups/:user_group`, ADMIN, async (request) => {
-    const doc = await ctx.store.get('user_groups', param(request, 'user_group'));
-    if (!doc) throw notFound();
-    return doc;
-  });
+  collectionRoutes(app, ctx, { kind: 'user_groups', param: 'user_group', read: ADMIN, remove: ADMIN, notFound });
 
   app.post(`${V2}/user_groups/:user_group`, ADMIN, async (request) => {
     const name = param(request, 'user_group');
@@ -27,12 +21,6 @@ export function userGroupRoutes(app: FastifyInstance, ctx: ManagerContext): void
     });
     ctx.changed();
     return withoutOid(doc);
-  });
-
-  app.delete(`${V2}/user_groups/:user_group`, ADMIN, async (request) => {
-    if (!(await ctx.store.delete('user_groups', param(request, 'user_group')))) throw notFound();
-    ctx.changed();
-    return {};
   });
 
   // The original answered 200 `null` for a missing group (it tested the name, not the lookup).

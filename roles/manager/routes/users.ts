@@ -7,7 +7,7 @@ import { publicUser, userSecretsFromBody, type UserRecord } from '../../../src/m
 import { bodyObject, checkPrincipalName } from '../../../src/model/validate.ts';
 import { generateSecret, hashSecret, tokenLookup } from '../../../src/secrets.ts';
 import type { ManagerContext } from '../context.ts';
-import { ADMIN, AUTHENTICATED, V2, param, written } from './common.ts';
+import { ADMIN, V2, collectionRoutes, param, written } from './common.ts';
 
 export function userRoutes(app: FastifyInstance, ctx: ManagerContext): void {
   const notFound = () => new NebulaError('USER_NOT_FOUND');
@@ -18,13 +18,7 @@ export function userRoutes(app: FastifyInstance, ctx: ManagerContext): void {
     return { token: await hashSecret(token), token_lookup: tokenLookup(token) };
   }
 
-  app.get(`${V2}/users`, AUTHENTICATED, async () => ({ users: await ctx.store.listNames('users') }));
-
-  app.get(`${V2}/users/:user_name`, ADMIN, async (request) => {
-    const user = await ctx.store.get('users', param(request, 'user_name'));
-    if (!user) throw notFound();
-    return publicUser(user);
-  });
+  collectionRoutes(app, ctx, { kind: 'users', param: 'user_name', read: ADMIN, remove: ADMIN, notFound, view: publicUser });
 
   app.post(`${V2}/users/:user_name`, ADMIN, async (request) => {
     const name = param(request, 'user_name');
@@ -39,12 +33,6 @@ export function userRoutes(app: FastifyInstance, ctx: ManagerContext): void {
     written(await ctx.store.create('users', record), { exists: 'USER_EXISTS' });
     ctx.changed();
     return { ...publicUser(record), token };
-  });
-
-  app.delete(`${V2}/users/:user_name`, ADMIN, async (request) => {
-    if (!(await ctx.store.delete('users', param(request, 'user_name')))) throw notFound();
-    ctx.changed();
-    return {};
   });
 
   app.route({
