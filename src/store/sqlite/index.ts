@@ -48,7 +48,7 @@ export class SqliteStore implements Store {
       seq: db.prepare("SELECT value FROM meta WHERE key = 'change_seq'").pluck(),
       bumpSeq: db.prepare("UPDATE meta SET value = value + 1 WHERE key = 'change_seq'"),
       byLookup: db.prepare("SELECT doc FROM docs WHERE token_lookup = ? AND kind = 'users'").pluck(),
-      withoutLookup: db.prepare("SELECT doc FROM docs WHERE kind = 'users' AND token_lookup IS NULL").pluck(),
+      withoutLookup: db.prepare("SELECT doc FROM docs INDEXED BY docs_users_without_lookup WHERE kind = 'users' AND token_lookup IS NULL").pluck(),
       setLookup: db.prepare("UPDATE docs SET token_lookup = ?, doc = json_set(doc, '$.token_lookup', ?) WHERE kind = 'users' AND name = ?"),
       groupsOf: db.prepare(
         `SELECT doc FROM docs WHERE kind = 'user_groups'

@@ -15,6 +15,8 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (kind, name)
   ) WITHOUT ROWID;
   CREATE INDEX docs_token_lookup ON docs (token_lookup) WHERE token_lookup IS NOT NULL;
+  -- Imported users not yet seen with their token: found without scanning every user.
+  CREATE INDEX docs_users_without_lookup ON docs (name) WHERE kind = 'users' AND token_lookup IS NULL;
   CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
   INSERT INTO meta (key, value) VALUES ('change_seq', 0);
   CREATE TABLE reports (
