@@ -6,6 +6,7 @@ import { hideBin } from 'yargs/helpers';
 import { createRequire } from 'node:module';
 import { ConfigError } from './errors.ts';
 import { MANAGER_OPTIONS, loadManagerConfig } from './config/manager.ts';
+import { WORKER_OPTIONS, loadWorkerConfig } from './config/worker.ts';
 import type { OptionDef } from './config/options.ts';
 
 const version = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
@@ -29,12 +30,25 @@ function later(role: string) {
   };
 }
 
-function configFailure(err: unknown): never {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`nebula: ${err.message}\n`);
-    process.exit(2);
+/** The flags given on the command line (not yargs defaults): they win over env and file. */
+function flagsOf(argv: Record<string, unknown>, defs: readonly OptionDef[]): Record<string, unknown> {
+  const flags: Record<string, unknown> = {};
+  for (const def of defs) if (argv[def.flag] !== undefined) flags[def.flag] = argv[def.flag];
+  if (argv.config !== undefined) flags.config = argv.config;
+  return flags;
+}
+
+/** An invalid or contradictory setting: one line naming it, exit code 2. */
+function configOrExit<T>(load: () => T): T {
+  try {
+    return load();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`nebula: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
   }
-  throw err;
 }
 
 // No top-level await: the single-binary bundle is CommonJS.
@@ -47,20 +61,21 @@ function main(): Promise<unknown> {
     'run the manager: the HTTP API devices and admins talk to',
     (y) => y.options({ config: { type: 'string', describe: 'JSON config file (original keys) [env NEBULA_CONFIG]' }, ...yargsOptions(MANAGER_OPTIONS) }),
     async (argv) => {
-      const flags: Record<string, unknown> = {};
-      for (const def of MANAGER_OPTIONS) if (argv[def.flag] !== undefined) flags[def.flag] = argv[def.flag];
-      if (argv.config !== undefined) flags.config = argv.config;
-      let config;
-      try {
-        config = loadManagerConfig(flags, process.env);
-      } catch (err) {
-        configFailure(err);
-      }
+      const config = configOrExit(() => loadManagerConfig(flagsOf(argv, MANAGER_OPTIONS), process.env));
       const { runManager } = await import('../roles/manager/index.ts');
       await runManager(config);
     },
   )
-  .command('worker', 'run the worker on a device (in a later release)', {}, later('worker'))
+  .command(
+    'worker',
+    'run the worker on a device: keep the Docker engine on its device group\'s config',
+    (y) => y.options({ config: { type: 'string', describe: 'JSON config file (original keys) [env NEBULA_CONFIG]' }, ...yargsOptions(WORKER_OPTIONS) }),
+    async (argv) => {
+      const config = configOrExit(() => loadWorkerConfig(flagsOf(argv, WORKER_OPTIONS), process.env));
+      const { runWorker } = await import('../roles/worker/index.ts');
+      await runWorker(config);
+    },
+  )
   .command('reporter', 'move device reports from Kafka into the store (in a later release)', {}, later('reporter'))
   .demandCommand(1, 'name a command: manager, worker or reporter')
   .strict()

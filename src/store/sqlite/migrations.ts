@@ -36,15 +36,20 @@ const MIGRATIONS: readonly string[] = [
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-export function migrate(db: Database): void {
+/** Applies `migrations[user_version..]` in order, each in its own transaction. */
+export function runMigrations(db: Database, migrations: readonly string[]): void {
   const current = db.pragma('user_version', { simple: true }) as number;
-  if (current > MIGRATIONS.length) {
-    throw new Error(`the database has schema version ${current}, newer than this Nebula knows (${MIGRATIONS.length}): upgrade Nebula`);
+  if (current > migrations.length) {
+    throw new Error(`the database has schema version ${current}, newer than this Nebula knows (${migrations.length}): upgrade Nebula`);
   }
-  for (let version = current; version < MIGRATIONS.length; version++) {
+  for (let version = current; version < migrations.length; version++) {
     db.transaction(() => {
-      db.exec(MIGRATIONS[version] as string);
+      db.exec(migrations[version] as string);
       db.pragma(`user_version = ${version + 1}`);
     }).immediate();
   }
+}
+
+export function migrate(db: Database): void {
+  runMigrations(db, MIGRATIONS);
 }

@@ -1,0 +1,134 @@
+// The worker's composition: config -> state, engine, manager client -> executor, cron
+// scheduler, health monitor, sync loop; and its lifecycle.
+
+import { cpus, totalmem } from 'node:os';
+import { ManagerClient } from '../../src/client/manager.ts';
+import { systemClock, type Clock } from '../../src/clock.ts';
+import type { WorkerConfig } from '../../src/config/worker.ts';
+import { createLogger, type Logger } from '../../src/log.ts';
+import { CronScheduler } from './cron.ts';
+import { Engine } from './engine.ts';
+import { Executor } from './executor.ts';
+import { HealthMonitor } from './health.ts';
+import { RegistryAuths } from './registry.ts';
+import { WorkerState } from './state.ts';
+import { SyncLoop } from './sync.ts';
+
+export interface Worker {
+  state: WorkerState;
+  engine: Engine;
+  sync: SyncLoop;
+  executor: Executor;
+  scheduler: CronScheduler;
+  health: HealthMonitor;
+  /** Stops the loops; containers keep running (that is the point). */
+  stop(): Promise<void>;
+}
+
+export interface WorkerDeps {
+  config: WorkerConfig;
+  log: Logger;
+  engine: Engine;
+  state: WorkerState;
+  onFatal: (err: unknown) => void;
+  clock?: Clock;
+  host?: { cpuCores: number; memoryMb: number };
+  engineGraceMs?: number;
+}
+
+export function hostFacts(): { cpuCores: number; memoryMb: number } {
+  return { cpuCores: cpus().length, memoryMb: Math.floor(totalmem() / (1024 * 1024)) };
+}
+
+export function createWorker(deps: WorkerDeps): Worker {
+  const { config, log, engine, state, onFatal } = deps;
+  const clock = deps.clock ?? systemClock;
+  const registry = RegistryAuths.load(config.registry);
+  const scheduler = new CronScheduler({ engine, registry, state, log, clock, onFatal });
+  const client = new ManagerClient({ baseUrl: config.managerUrl, auth: config.auth, requestTimeoutMs: config.requestTimeoutSeconds * 1000 });
+  const stopping = new AbortController();
+  const executor = new Executor({
+    engine,
+    registry,
+    scheduler,
+    state,
+    log,
+    clock,
+    maxRestartWaitSeconds: config.maxRestartWaitSeconds,
+    rollingSettleSeconds: config.rollingSettleSeconds,
+    signal: stopping.signal,
+  });
+  const sync = new SyncLoop({
+    deviceGroup: config.deviceGroup,
+    client,
+    state,
+    engine,
+    executor,
+    scheduler,
+    log,
+    clock,
+    host: deps.host ?? hostFacts(),
+    checkInMs: config.checkInSeconds * 1000,
+    longPollWaitSeconds: config.longPollWaitSeconds,
+    engineGraceMs: deps.engineGraceMs ?? 60_000,
+    onFatal,
+  });
+  const health = new HealthMonitor({ engine, state, log, clock });
+  const healthTimer = setInterval(() => {
+    health.checkOnce().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'health check failed'));
+  }, config.healthIntervalSeconds * 1000);
+  healthTimer.unref();
+  sync.start();
+  return {
+    state,
+    engine,
+    sync,
+    executor,
+    scheduler,
+    health,
+    async stop() {
+      clearInterval(healthTimer);
+      stopping.abort();
+      await sync.stop();
+      await scheduler.stop();
+    },
+  };
+}
+
+/** `nebula worker`: runs until SIGTERM/SIGINT. */
+export async function runWorker(config: WorkerConfig): Promise<void> {
+  const log = createLogger(config.logLevel, 'nebula-worker');
+  const fatal = (err: unknown) => {
+    log.fatal({ err }, 'fatal: ending the worker so that it restarts clean (containers keep running)');
+    process.exit(70);
+  };
+  if (config.reportingRequested) log.warn('reporting settings are accepted, but reports arrive in a later release: none are sent');
+  let state: WorkerState;
+  try {
+    state = WorkerState.open(config.stateDir);
+  } catch (err) {
+    log.fatal({ err, state_dir: config.stateDir }, 'cannot open the worker state');
+    process.exit(70);
+  }
+  let engine: Engine;
+  try {
+    const connected = await Engine.connect(config.dockerSocket);
+    engine = connected.engine;
+    log.info({ socket: config.dockerSocket, engine: connected.version, api: connected.apiVersion }, 'connected to the Docker engine');
+  } catch (err) {
+    log.fatal({ err, socket: config.dockerSocket }, 'cannot reach the Docker engine');
+    process.exit(70);
+  }
+  const worker = createWorker({ config, log, engine, state, onFatal: fatal });
+  log.info({ device_group: config.deviceGroup, manager: config.managerUrl }, 'nebula worker started');
+  const stop = async (signal: string) => {
+    log.info({ signal }, 'stopping (containers keep running)');
+    const force = setTimeout(() => process.exit(1), 15_000);
+    force.unref();
+    await worker.stop();
+    state.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+}

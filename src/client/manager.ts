@@ -1,0 +1,123 @@
+// A typed client of the manager API: what the worker (and later the admin CLI) call.
+// The device endpoint speaks both dialects: ETag + long-poll with our manager, and plain
+// polling with the original Nebula 2.7 manager (which sends no ETag).
+
+import type { Info } from '../model/info.ts';
+import type { AppDoc } from '../model/app.ts';
+import type { CronJobDoc } from '../model/cronJob.ts';
+
+export type ManagerAuth = { token: string } | { user: string; password: string } | null;
+
+export type InfoResult =
+  | { kind: 'changed'; info: Info; etag: string | null }
+  | { kind: 'unchanged' }
+  /** The device group does not exist (yet). */
+  | { kind: 'missing' }
+  /** Authentication or authorization failed: a configuration problem on one side. */
+  | { kind: 'denied'; status: number; code: string | undefined };
+
+/** The manager could not be reached or answered nonsense: retry later. */
+export class ManagerUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ManagerUnavailableError';
+  }
+}
+
+export interface ManagerClientOptions {
+  baseUrl: string;
+  auth: ManagerAuth;
+  requestTimeoutMs: number;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Checks the shape a device relies on; an answer that fails it is treated as no answer. */
+export function parseInfo(body: unknown): Info {
+  const fail = (why: string): never => {
+    throw new ManagerUnavailableError(`the manager's /info answer is malformed: ${why}`);
+  };
+  if (!isObject(body)) return fail('not an object');
+  const { apps, cron_jobs, device_group_id, prune_id } = body;
+  if (!Number.isInteger(device_group_id) || !Number.isInteger(prune_id)) return fail('ids are not integers');
+  if (!Array.isArray(apps) || !Array.isArray(cron_jobs)) return fail('apps and cron_jobs must be lists');
+  for (const app of apps) {
+    if (!isObject(app) || typeof app.app_name !== 'string' || !Number.isInteger(app.app_id) || typeof app.docker_image !== 'string') {
+      return fail('an app lacks app_name, app_id or docker_image');
+    }
+  }
+  for (const job of cron_jobs) {
+    if (!isObject(job) || typeof job.cron_job_name !== 'string' || !Number.isInteger(job.cron_job_id) || typeof job.schedule !== 'string') {
+      return fail('a cron job lacks cron_job_name, cron_job_id or schedule');
+    }
+  }
+  const typedApps = apps as unknown as AppDoc[];
+  const typedCron = cron_jobs as unknown as CronJobDoc[];
+  return {
+    apps: typedApps,
+    apps_list: typedApps.map((a) => a.app_name),
+    prune_id: prune_id as number,
+    cron_jobs: typedCron,
+    cron_jobs_list: typedCron.map((c) => c.cron_job_name),
+    device_group_id: device_group_id as number,
+  };
+}
+
+export class ManagerClient {
+  private readonly options: ManagerClientOptions;
+
+  constructor(options: ManagerClientOptions) {
+    this.options = options;
+  }
+
+  private headers(): Record<string, string> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    const auth = this.options.auth;
+    if (auth && 'token' in auth) headers.authorization = `Bearer ${auth.token}`;
+    else if (auth) headers.authorization = `Basic ${Buffer.from(`${auth.user}:${auth.password}`).toString('base64')}`;
+    return headers;
+  }
+
+  private async get(path: string, extraHeaders: Record<string, string>, timeoutMs: number, signal?: AbortSignal): Promise<Response> {
+    const timeout = AbortSignal.timeout(timeoutMs);
+    try {
+      return await fetch(`${this.options.baseUrl}${path}`, {
+        headers: { ...this.headers(), ...extraHeaders },
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      });
+    } catch (err) {
+      throw new ManagerUnavailableError(`cannot reach the manager at ${this.options.baseUrl}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /**
+   * The group's config. With `etag`, a 304 means unchanged; with `waitSeconds` too, the
+   * manager holds the request until the config changes (long-poll).
+   */
+  async info(deviceGroup: string, options: { etag?: string | null; waitSeconds?: number; signal?: AbortSignal } = {}): Promise<InfoResult> {
+    const headers: Record<string, string> = {};
+    const longPoll = options.etag && options.waitSeconds ? options.waitSeconds : 0;
+    if (options.etag) headers['if-none-match'] = options.etag;
+    const query = longPoll > 0 ? `?wait=${longPoll}` : '';
+    const path = `/api/v2/device_groups/${encodeURIComponent(deviceGroup)}/info${query}`;
+    const response = await this.get(path, headers, this.options.requestTimeoutMs + longPoll * 1000, options.signal);
+    if (response.status === 304) {
+      await response.body?.cancel();
+      return { kind: 'unchanged' };
+    }
+    let body: unknown;
+    try {
+      body = await response.json();
+    } catch (err) {
+      throw new ManagerUnavailableError(`the manager answered ${response.status} without JSON`, { cause: err });
+    }
+    if (response.status === 200) return { kind: 'changed', info: parseInfo(body), etag: response.headers.get('etag') };
+    if (response.status === 403 && isObject(body) && body.device_group_exists === false) return { kind: 'missing' };
+    if (response.status === 401 || response.status === 403) {
+      return { kind: 'denied', status: response.status, code: isObject(body) && typeof body.code === 'string' ? body.code : undefined };
+    }
+    throw new ManagerUnavailableError(`the manager answered ${response.status}`);
+  }
+}
