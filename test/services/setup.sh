@@ -8,6 +8,8 @@ SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 STEPS=(
   python-sdk.sh
+  docker.sh
+  registry.sh
 )
 
 for step in "${STEPS[@]}"; do
