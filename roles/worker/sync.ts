@@ -43,6 +43,7 @@ export function observe(containers: EngineContainer[]): ObservedContainer[] {
       app,
       appId: Number.isInteger(appId) ? appId : 0,
       index: indexOf(app, c.name),
+      config: c.labels[LABELS.config] ?? '',
       running: c.state === 'running' || c.state === 'restarting',
     });
   }

@@ -1,5 +1,6 @@
 // How an app becomes containers: how many, their names, ports, mounts and labels (pure).
 
+import { createHash } from 'node:crypto';
 import type { AppDoc } from '../model/app.ts';
 import type { CronJobDoc } from '../model/cronJob.ts';
 import type { HostFacts } from './types.ts';
@@ -12,7 +13,13 @@ export const LABELS = {
   appId: 'nebula.app_id',
   cronJobId: 'nebula.cron_job_id',
   index: 'nebula.index',
+  config: 'nebula.config',
 } as const;
+
+/** A short digest of a config: a container made from another config (same id or not) is outdated. */
+export function configHash(doc: AppDoc | CronJobDoc): string {
+  return createHash('sha256').update(JSON.stringify(doc)).digest('hex').slice(0, 16);
+}
 
 export type Count = { ok: true; count: number } | { ok: false; reason: string };
 
@@ -121,6 +128,7 @@ export function appContainerSpec(app: AppDoc, index: number): ContainerSpec {
       [LABELS.type]: 'app',
       [LABELS.appId]: String(app.app_id),
       [LABELS.index]: String(index),
+      [LABELS.config]: configHash(app),
     },
     ports: portBindings(app.starting_ports, index),
     binds: app.volumes,

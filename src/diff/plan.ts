@@ -10,7 +10,7 @@
 import type { AppDoc } from '../model/app.ts';
 import type { CronJobDoc } from '../model/cronJob.ts';
 import type { Info } from '../model/info.ts';
-import { containersRequired, networkPlan } from './containers.ts';
+import { configHash, containersRequired, networkPlan } from './containers.ts';
 import type { AppliedState, HostFacts, ObservedContainer, Plan, Step } from './types.ts';
 
 function byName<T>(docs: T[], name: (doc: T) => string): Record<string, T> {
@@ -63,23 +63,28 @@ function planApp(app: AppDoc, before: AppDoc | undefined, observed: ObservedCont
   // One container per index 1..count; anything else goes.
   const byIndex = new Map<number, ObservedContainer>();
   const sorted = [...observed].sort((a, b) => a.index - b.index || Number(b.appId === app.app_id) - Number(a.appId === app.app_id));
+  // (duplicates: the one made from the current app_id is kept)
   for (const c of sorted) {
     if (c.index < 1 || c.index > count) steps.push({ type: 'remove', app: name, containerId: c.id, name: c.name, reason: 'scale-down' });
     else if (byIndex.has(c.index)) steps.push({ type: 'remove', app: name, containerId: c.id, name: c.name, reason: 'duplicate' });
     else byIndex.set(c.index, c);
   }
-  const outdated = [...byIndex.values()].filter((c) => c.appId !== app.app_id);
+  const hash = configHash(app);
+  const current = (c: ObservedContainer) => c.appId === app.app_id && (c.config === '' || c.config === hash);
+  const outdated = [...byIndex.values()].filter((c) => !current(c));
   const missing: number[] = [];
   for (let i = 1; i <= count; i++) if (!byIndex.has(i)) missing.push(i);
   for (const c of byIndex.values()) {
-    if (c.appId === app.app_id && !c.running) steps.push({ type: 'start', app: name, containerId: c.id, name: c.name });
+    if (current(c) && !c.running) steps.push({ type: 'start', app: name, containerId: c.id, name: c.name });
   }
   if (outdated.length === 0 && missing.length === 0) return steps;
 
-  const changed = before === undefined || before.app_id !== app.app_id;
+  // A re-created app can come back with its old id: a different config is a change too.
+  const changed = before === undefined || before.app_id !== app.app_id || configHash(before) !== hash;
+  // Spread a fleet's restarts and its downloads: wait first, then pull (as the original).
+  if (outdated.length > 0 && changed) steps.push({ type: 'jitter', app: name });
   // A change force-pulls (as the original); restoring lost containers uses the local image if there is one.
   steps.push({ type: 'pull', app: name, image: app.docker_image, always: changed });
-  if (outdated.length > 0 && changed) steps.push({ type: 'jitter', app: name });
   const rolling = app.rolling_restart && before?.running === true;
   if (rolling) {
     for (const c of outdated) steps.push({ type: 'replace', app: name, index: c.index, containerId: c.id, name: c.name, config: app });
@@ -92,12 +97,15 @@ function planApp(app: AppDoc, before: AppDoc | undefined, observed: ObservedCont
   return steps;
 }
 
-function planCron(next: AppliedState, scheduled: Record<string, number>): Step[] {
+function planCron(applied: AppliedState, next: AppliedState, scheduled: Record<string, number>): Step[] {
   const steps: Step[] = [];
   for (const [name, job] of Object.entries(next.cron_jobs)) {
+    const before = applied.cron_jobs[name];
+    // A job re-created with its old id but another config must be rescheduled too.
+    const recreated = before !== undefined && before.cron_job_id === job.cron_job_id && configHash(before) !== configHash(job);
     if (!job.running) {
       if (scheduled[name] !== undefined) steps.push({ type: 'unschedule-cron', cronJob: name });
-    } else if (scheduled[name] !== job.cron_job_id) {
+    } else if (scheduled[name] !== job.cron_job_id || recreated) {
       steps.push({ type: 'schedule-cron', cronJob: name, config: job });
     }
   }
@@ -133,7 +141,7 @@ export function plan(applied: AppliedState, desired: Info | null, host: HostFact
     (s) => (s.type === 'create' || s.type === 'replace') && networkPlan(s.config.networks).mode === 'nebula',
   );
   if (needsNebulaNetwork) steps.unshift({ type: 'ensure-network', network: 'nebula' });
-  steps.push(...planCron(next, scheduled));
+  steps.push(...planCron(applied, next, scheduled));
   // A first config brings the current prune_id: only a later bump asks for a prune.
   if (applied.device_group_id > 0 && next.prune_id > applied.prune_id) steps.push({ type: 'prune-images' });
   return { steps, next };

@@ -24,6 +24,8 @@ export interface ObservedContainer {
   appId: number;
   /** Its number n in `<app>-<n>` (0 when the name does not follow that form). */
   index: number;
+  /** configHash of the app it was made from ('' when unknown). */
+  config: string;
   running: boolean;
 }
 
