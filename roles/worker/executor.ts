@@ -57,7 +57,11 @@ export class Executor {
     for (const step of steps) {
       switch (step.type) {
         case 'ensure-network':
-          await this.deps.engine.ensureNetwork(step.network);
+          // If it cannot be made, each app that needs it fails on its own (see create()).
+          await this.deps.engine.ensureNetwork(step.network).catch((err: unknown) => {
+            if (isFatal(err)) throw err;
+            this.deps.log.error({ network: step.network, err: (err as Error).message }, 'cannot create the network');
+          });
           break;
         case 'schedule-cron':
           this.deps.scheduler.schedule(step.config);
@@ -72,20 +76,30 @@ export class Executor {
       }
     }
     for (const [app, appSteps] of byApp) await this.runApp(app, appSteps);
-    if (steps.some((s) => s.type === 'prune-images')) {
+    if (steps.some((s) => s.type === 'prune-images')) await this.prune();
+    // Apps no longer planned for (removed, or healthy again) are not failed any more.
+    for (const app of this.failures.keys()) if (!byApp.has(app)) this.recovered(app);
+  }
+
+  private async prune(): Promise<void> {
+    try {
       const removed = await this.deps.engine.pruneImages();
       this.deps.state.record({ at: this.deps.clock.now(), kind: 'pruned', subject: 'images', detail: `${removed} images removed` });
       this.deps.log.info({ removed }, 'pruned unused images');
+    } catch (err) {
+      if (isFatal(err)) throw err;
+      this.deps.log.error({ err: (err as Error).message }, 'image prune failed');
     }
-    // Apps no longer planned for (removed, or healthy again) are not failed any more.
-    for (const app of this.failures.keys()) if (!byApp.has(app)) this.recovered(app);
   }
 
   private async runApp(app: string, steps: Step[]): Promise<void> {
     const failure = this.failures.get(app);
     if (failure && this.deps.clock.now() < failure.retryAt) return;
     try {
-      for (const step of steps) await this.runStep(step);
+      for (const step of steps) {
+        if (this.deps.signal?.aborted) return; // stopping: the next start picks up from here
+        await this.runStep(step);
+      }
       this.recovered(app);
     } catch (err) {
       if (isFatal(err)) throw err;
