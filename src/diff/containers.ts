@@ -116,12 +116,24 @@ export interface ContainerSpec {
   restartPolicy: 'unless-stopped' | 'no';
 }
 
-export function appContainerSpec(app: AppDoc, index: number): ContainerSpec {
-  const networks = networkPlan(app.networks);
+/** What apps and cron runs share: image, environment, mounts, devices and networks. */
+function commonSpec(doc: AppDoc | CronJobDoc): Pick<ContainerSpec, 'image' | 'env' | 'binds' | 'devices' | 'privileged' | 'networkMode' | 'connect'> {
+  const networks = networkPlan(doc.networks);
   return {
+    image: doc.docker_image,
+    env: envList(doc.env_vars),
+    binds: doc.volumes,
+    devices: doc.devices.map(deviceMapping),
+    privileged: doc.privileged,
+    networkMode: networks.mode,
+    connect: networks.connect,
+  };
+}
+
+export function appContainerSpec(app: AppDoc, index: number): ContainerSpec {
+  return {
+    ...commonSpec(app),
     name: containerName(app.app_name, index),
-    image: app.docker_image,
-    env: envList(app.env_vars),
     labels: {
       [LABELS.orchestrator]: 'nebula',
       [LABELS.appName]: app.app_name,
@@ -131,22 +143,15 @@ export function appContainerSpec(app: AppDoc, index: number): ContainerSpec {
       [LABELS.config]: configHash(app),
     },
     ports: portBindings(app.starting_ports, index),
-    binds: app.volumes,
-    devices: app.devices.map(deviceMapping),
-    privileged: app.privileged,
-    networkMode: networks.mode,
-    connect: networks.connect,
     restartPolicy: 'unless-stopped',
   };
 }
 
 /** A cron run: `<cron_job>-<epoch seconds>-1`, no ports, no restart policy. */
 export function cronContainerSpec(job: CronJobDoc, runAtEpochSeconds: number): ContainerSpec {
-  const networks = networkPlan(job.networks);
   return {
+    ...commonSpec(job),
     name: `${job.cron_job_name}-${runAtEpochSeconds}-1`,
-    image: job.docker_image,
-    env: envList(job.env_vars),
     labels: {
       [LABELS.orchestrator]: 'nebula',
       [LABELS.cronJobName]: job.cron_job_name,
@@ -154,11 +159,6 @@ export function cronContainerSpec(job: CronJobDoc, runAtEpochSeconds: number): C
       [LABELS.cronJobId]: String(job.cron_job_id),
     },
     ports: [],
-    binds: job.volumes,
-    devices: job.devices.map(deviceMapping),
-    privileged: job.privileged,
-    networkMode: networks.mode,
-    connect: networks.connect,
     restartPolicy: 'no',
   };
 }

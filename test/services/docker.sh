@@ -18,6 +18,8 @@
 # address and connects to the container over docker0; only outbound NAT from containers is lost,
 # which the tests do not need.
 set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SOCK=/var/run/docker.sock
 LOG=/tmp/nebula-dockerd.log
@@ -83,24 +85,11 @@ fi
 installed=""
 if ((${#pkgs[@]})); then
   : >"$APT_LOG"
-  apt_install() {
-    # --no-install-recommends: docker.io recommends apparmor, git, needrestart, cgroupfs-mount...,
-    # none of which the daemon needs here (cgroups are already mounted).
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${pkgs[@]}" >>"$APT_LOG" 2>&1
-  }
-  have_candidates() {
-    local p
-    for p in "${pkgs[@]}"; do
-      apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [^(]' || return 1
-    done
-  }
-  # apt-get update only when the package lists do not know the packages, or the install fails
-  # (stale lists pointing at versions the mirror no longer has).
-  if ! { have_candidates && apt_install; }; then
-    if ! { apt-get update >>"$APT_LOG" 2>&1 && apt_install; }; then
-      echo "docker: apt-get install ${pkgs[*]} failed (see $APT_LOG)" >&2
-      exit 1
-    fi
+  # Without recommends: docker.io recommends apparmor, git, needrestart, cgroupfs-mount...,
+  # none of which the daemon needs here (cgroups are already mounted).
+  if ! apt_install "$APT_LOG" "${pkgs[@]}"; then
+    echo "docker: apt-get install ${pkgs[*]} failed (see $APT_LOG)" >&2
+    exit 1
   fi
   installed="installed ${pkgs[*]}, "
 fi

@@ -17,6 +17,8 @@
 # neither rebuilt nor pushed. Prints one line per step. apt/docker output: /tmp/nebula-registry-setup.log
 # Stop: kill "$(cat /tmp/nebula-registry.pid)" "$(cat /tmp/nebula-registry-auth.pid)"
 set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SOCK=/var/run/docker.sock
 SETUP_LOG=/tmp/nebula-registry-setup.log
@@ -48,23 +50,11 @@ if ((${#pkgs[@]})); then
     echo "registry: missing packages ${pkgs[*]} and not root: run this script as root" >&2
     exit 1
   fi
-  apt_install() {
-    # Debian's docker-registry service is not used (its default config listens on every
-    # interface with htpasswd auth); on Docker-built images policy-rc.d keeps it from starting.
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${pkgs[@]}" >>"$SETUP_LOG" 2>&1
-  }
-  have_candidates() {
-    local p
-    for p in "${pkgs[@]}"; do
-      apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [^(]' || return 1
-    done
-  }
-  # apt-get update only if the lists do not know the packages or the install fails with them.
-  if ! { have_candidates && apt_install; }; then
-    if ! { apt-get update >>"$SETUP_LOG" 2>&1 && apt_install; }; then
-      echo "registry: apt-get install ${pkgs[*]} failed (see $SETUP_LOG)" >&2
-      exit 1
-    fi
+  # Debian's docker-registry service is not used (its default config listens on every
+  # interface with htpasswd auth); on Docker-built images policy-rc.d keeps it from starting.
+  if ! apt_install "$SETUP_LOG" "${pkgs[@]}"; then
+    echo "registry: apt-get install ${pkgs[*]} failed (see $SETUP_LOG)" >&2
+    exit 1
   fi
   echo "registry: installed ${pkgs[*]}"
 else
