@@ -54,7 +54,12 @@ export function createManager(deps: ManagerDeps): Manager {
       shuttingDown = true;
       watcher.stop();
       cache.close();
-      await app.close();
+      // Held long-polls are answered now; a connection that lingers past 2 s is cut.
+      const closing = app.close();
+      const cut = setTimeout(() => app.server.closeAllConnections(), 2000);
+      cut.unref();
+      await closing;
+      clearTimeout(cut);
       await store.close();
     },
   };

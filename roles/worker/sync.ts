@@ -129,6 +129,8 @@ export class SyncLoop {
           state.saveDesired(result.info, result.etag);
           await this.reconcile();
         } else if (result.kind === 'unchanged') {
+          // A 304 means the manager speaks ETags: long-poll from now on (also after a restart).
+          this.longPoll = this.deps.longPollWaitSeconds > 0;
           if (clock.now() - this.lastReconcile >= this.deps.checkInMs) await this.reconcile();
         } else if (result.kind === 'missing') {
           log.warn({ device_group: deviceGroup }, 'the device group does not exist on the manager: keeping the current config');

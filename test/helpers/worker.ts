@@ -21,6 +21,12 @@ export const JOB_1 = `${REGISTRY}/job:1`;
 
 let shared: Engine | undefined;
 
+// State dirs made here are removed when the test process ends (tests reuse them across restarts).
+const madeDirs: string[] = [];
+process.once('exit', () => {
+  for (const dir of madeDirs) rmSync(dir, { recursive: true, force: true });
+});
+
 /** The real engine; fails (never skips) when it is not running: `npm run services` starts it. */
 export async function engine(): Promise<Engine> {
   if (!shared) {
@@ -66,7 +72,11 @@ export async function startWorker(
   deviceGroup: string,
   options: { overrides?: Partial<WorkerConfig>; stateDir?: string; engineGraceMs?: number; host?: { cpuCores: number; memoryMb: number } } = {},
 ): Promise<TestWorker> {
-  const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), 'nebula-worker-'));
+  let stateDir = options.stateDir;
+  if (stateDir === undefined) {
+    stateDir = mkdtempSync(join(tmpdir(), 'nebula-worker-'));
+    madeDirs.push(stateDir);
+  }
   const config = workerConfig(managerUrl, deviceGroup, stateDir, options.overrides);
   const fatal: unknown[] = [];
   const state = WorkerState.open(stateDir);
