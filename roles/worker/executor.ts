@@ -3,7 +3,7 @@
 // retried with backoff, while every other app goes on. Only an unreachable engine or an
 // unwritable state file escapes (they threaten everything, and end the worker).
 
-import { appContainerSpec, networkPlan } from '../../src/diff/containers.ts';
+import { appContainerSpec, configHash, networkPlan } from '../../src/diff/containers.ts';
 import type { Step } from '../../src/diff/types.ts';
 import { StoreFatalError } from '../../src/errors.ts';
 import type { Logger } from '../../src/log.ts';
@@ -18,6 +18,19 @@ export interface AppFailure {
   reason: string;
   attempts: number;
   retryAt: number;
+  /** What was attempted: a different plan for the app (a new config) is tried at once. */
+  attempt: string;
+}
+
+/** What an app's steps try to reach: its configs and images (a retry of the same is not new). */
+function attemptOf(steps: Step[]): string {
+  const targets = new Set<string>();
+  for (const s of steps) {
+    if ('config' in s) targets.add(configHash(s.config));
+    else if (s.type === 'pull') targets.add(s.image);
+    else if (s.type === 'app-error') targets.add(s.reason);
+  }
+  return [...targets].sort().join(',');
 }
 
 export interface ExecutorDeps {
@@ -94,7 +107,8 @@ export class Executor {
 
   private async runApp(app: string, steps: Step[]): Promise<void> {
     const failure = this.failures.get(app);
-    if (failure && this.deps.clock.now() < failure.retryAt) return;
+    const attempt = attemptOf(steps);
+    if (failure && failure.attempt === attempt && this.deps.clock.now() < failure.retryAt) return;
     try {
       for (const step of steps) {
         if (this.deps.signal?.aborted) return; // stopping: the next start picks up from here
@@ -103,15 +117,15 @@ export class Executor {
       this.recovered(app);
     } catch (err) {
       if (isFatal(err)) throw err;
-      this.fail(app, (err as Error).message);
+      this.fail(app, (err as Error).message, attempt);
     }
   }
 
-  private fail(app: string, reason: string): void {
+  private fail(app: string, reason: string, attempt: string): void {
     const previous = this.failures.get(app);
-    const attempts = (previous?.attempts ?? 0) + 1;
+    const attempts = previous?.attempt === attempt ? previous.attempts + 1 : 1;
     const retryAt = this.deps.clock.now() + backoffMs(attempts - 1, RETRY_BASE_MS, RETRY_CAP_MS, this.deps.clock.random);
-    this.failures.set(app, { reason, attempts, retryAt });
+    this.failures.set(app, { reason, attempts, retryAt, attempt });
     if (previous?.reason !== reason) {
       this.deps.state.record({ at: this.deps.clock.now(), kind: 'app-failed', subject: app, detail: reason });
     }

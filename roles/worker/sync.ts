@@ -60,6 +60,7 @@ export class SyncLoop {
   /** Does the manager speak ETag/long-poll? Learnt from its answers. */
   private longPoll = false;
   private loop: Promise<void> | null = null;
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(deps: SyncDeps) {
     this.deps = deps;
@@ -71,9 +72,16 @@ export class SyncLoop {
 
   start(): void {
     this.loop = this.run().catch((err: unknown) => this.deps.onFatal(err));
+    // Local checks (containers removed or stopped behind our back, failed apps due for a
+    // retry) every check-in, whatever the manager does with the long-poll meanwhile.
+    this.timer = setInterval(() => {
+      if (this.deps.clock.now() - this.lastReconcile >= this.deps.checkInMs) void this.reconcile().catch(() => undefined);
+    }, this.deps.checkInMs);
+    this.timer.unref();
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.timer);
     this.abort.abort();
     await this.loop;
     await this.reconciling;
@@ -131,7 +139,6 @@ export class SyncLoop {
         } else if (result.kind === 'unchanged') {
           // A 304 means the manager speaks ETags: long-poll from now on (also after a restart).
           this.longPoll = this.deps.longPollWaitSeconds > 0;
-          if (clock.now() - this.lastReconcile >= this.deps.checkInMs) await this.reconcile();
         } else if (result.kind === 'missing') {
           log.warn({ device_group: deviceGroup }, 'the device group does not exist on the manager: keeping the current config');
         } else {
@@ -144,7 +151,6 @@ export class SyncLoop {
         this.failures += 1;
         pause = backoffMs(this.failures, 1000, Math.max(this.deps.checkInMs, 60_000), clock.random);
         log.warn({ err: err.message, retry_ms: pause }, 'manager unreachable: containers keep running, retrying');
-        if (clock.now() - this.lastReconcile >= this.deps.checkInMs) await this.reconcile();
       }
       if (pause > 0) await clock.sleep(pause, signal);
     }
