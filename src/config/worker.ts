@@ -112,7 +112,7 @@ export function loadWorkerConfig(flags: Record<string, unknown>, env: NodeJS.Pro
   const password = v.nebula_manager_auth_password as string | undefined;
   const token = v.nebula_manager_auth_token as string | undefined;
   if ((user === undefined) !== (password === undefined) && token === undefined) {
-    throw new ConfigError(user === undefined ? 'nebula_manager_auth_password' : 'nebula_manager_auth_user', 'user and password go together');
+    throw new ConfigError(user === undefined ? 'nebula_manager_auth_user' : 'nebula_manager_auth_password', 'is missing: the manager user and password go together');
   }
   const auth = token !== undefined ? { token } : user !== undefined && password !== undefined ? { user, password } : null;
 
