@@ -58,7 +58,11 @@ export async function startManager(overrides: Partial<ManagerConfig> = {}, optio
     dir,
     fatal,
     async close() {
-      await manager.close();
+      // Tests end at once: connections a client left open (an aborted long-poll) are cut.
+      manager.app.server.closeAllConnections();
+      const closing = manager.close();
+      manager.app.server.closeAllConnections();
+      await closing;
       if (!options.dir) rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -25,8 +25,9 @@ export interface ManagerProcess {
   exited: Promise<number | string>;
 }
 
-export function spawnManager(args: string[], env: Record<string, string> = {}): Omit<ManagerProcess, 'url'> {
-  const child = spawn(process.execPath, ['src/main.ts', 'manager', ...args], {
+/** `nebula <role> <args>` as systemd would run it: a clean environment plus `env`, output captured. */
+export function spawnNebula(role: string, args: string[], env: Record<string, string> = {}): Omit<ManagerProcess, 'url'> {
+  const child = spawn(process.execPath, ['src/main.ts', role, ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -36,6 +37,10 @@ export function spawnManager(args: string[], env: Record<string, string> = {}): 
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
   const exited = once(child, 'exit').then(([code, signal]) => (code ?? signal) as number | string);
   return { child, output: () => out, exited };
+}
+
+export function spawnManager(args: string[], env: Record<string, string> = {}): Omit<ManagerProcess, 'url'> {
+  return spawnNebula('manager', args, env);
 }
 
 /** Starts a manager on a free port and waits (bounded) until /readyz answers 200. */

@@ -2,8 +2,7 @@
 // fixed port (so it can be restarted where the worker expects it), `nebula worker` as a real
 // process, an in-process worker whose log lines the test can read, and container snapshots.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,8 +12,7 @@ import type { WorkerConfig } from '../../src/config/worker.ts';
 import { REDACT } from '../../src/log.ts';
 import { createWorker } from '../../roles/worker/index.ts';
 import { WorkerState } from '../../roles/worker/state.ts';
-import type { TestManager } from './manager.ts';
-import { ROOT, spawnManager, type ManagerProcess } from './process.ts';
+import { spawnManager, spawnNebula, type ManagerProcess } from './process.ts';
 import { containersOf, engine, workerConfig, type TestWorker } from './worker.ts';
 
 export interface Proc {
@@ -45,16 +43,7 @@ export async function startManagerOn(port: number, dataDir: string, env: Record<
 
 /** `nebula worker <args>` as systemd would run it (a clean environment plus `env`). */
 export function spawnWorkerProcess(args: string[], env: Record<string, string> = {}): Proc {
-  const child = spawn(process.execPath, ['src/main.ts', 'worker', ...args], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = once(child, 'exit').then(([code, signal]) => (code ?? signal) as number | string);
-  return { child, output: () => out, exited };
+  return spawnNebula('worker', args, env);
 }
 
 /** Ends a process we started (SIGKILL unless told otherwise) and waits for it; a no-op when it has exited. */
@@ -145,18 +134,6 @@ export async function snapshot(app: string): Promise<Snapshot[]> {
 /** Resolves after `ms`: only for the short windows in which a test checks that nothing happens. */
 export function quietFor(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/**
- * Closes an in-process manager without waiting for stray keep-alive sockets: after a worker
- * aborts a held long-poll, a fresh connection with no request on it can keep server.close()
- * waiting for the headers timeout (~70 s).
- */
-export async function closeManager(m: TestManager): Promise<void> {
-  m.manager.app.server.closeAllConnections();
-  const closing = m.close();
-  m.manager.app.server.closeAllConnections();
-  await closing;
 }
 
 /** The process's exit code (or signal name) within `ms`, or a failure naming what it printed. */

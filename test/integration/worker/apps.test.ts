@@ -12,7 +12,7 @@ import { startManager, type TestManager } from '../../helpers/manager.ts';
 import { freePort } from '../../helpers/process.ts';
 import { uniq } from '../../helpers/fixtures.ts';
 import { REGISTRY, WEB_1, WEB_2, JOB_1, containersOf, engine, httpText, removeContainers, startWorker, waitFor, type TestWorker } from '../../helpers/worker.ts';
-import { allServe, api, closeManager, defer, docker, freePorts, imageExists, inspect, killContainers, lockEngine, range, versions, withDockerConfig } from '../../helpers/worker-fixtures.ts';
+import { allServe, api, defer, docker, freePorts, imageExists, inspect, killContainers, lockEngine, range, versions, withDockerConfig } from '../../helpers/worker-fixtures.ts';
 
 const PRIVATE = '127.0.0.1:5001/private:1';
 const BUSYBOX_2 = `${REGISTRY}/busybox:2`;
@@ -31,7 +31,7 @@ after(async () => {
   await removeContainers(made);
   for (const name of foreign) await docker('rm', '-f', name).catch(() => undefined);
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-  if (m) await closeManager(m);
+  if (m) await m.close();
   release();
 });
 

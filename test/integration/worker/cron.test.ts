@@ -11,7 +11,7 @@ import { basic, call, startManager, type TestManager } from '../../helpers/manag
 import { freePort } from '../../helpers/process.ts';
 import { assertStatus, uniq } from '../../helpers/fixtures.ts';
 import { JOB_1, cronContainersOf, engine, removeContainers, startWorker, tempDir, waitFor } from '../../helpers/worker.ts';
-import { closeManager, quietFor, startManagerOn, stopProcess } from '../../helpers/worker-process.ts';
+import { quietFor, startManagerOn, stopProcess } from '../../helpers/worker-process.ts';
 
 const EVERY_2S = '*/2 * * * * *';
 let m: TestManager;
@@ -25,7 +25,7 @@ after(async () => {
   try {
     await removeContainers(made);
   } finally {
-    await closeManager(m);
+    await m.close();
   }
   for (const cleanup of cleanups) cleanup();
 });

@@ -10,7 +10,7 @@ import { call, startManager, type TestManager } from '../../helpers/manager.ts';
 import { freePort } from '../../helpers/process.ts';
 import { assertStatus, uniq } from '../../helpers/fixtures.ts';
 import { WEB_1, WEB_UNHEALTHY, containersOf, engine, httpText, removeContainers, startWorker, waitFor } from '../../helpers/worker.ts';
-import { closeManager, quietFor, snapshot } from '../../helpers/worker-process.ts';
+import { quietFor, snapshot } from '../../helpers/worker-process.ts';
 
 let m: TestManager;
 const made: string[] = [];
@@ -22,7 +22,7 @@ after(async () => {
   try {
     await removeContainers(made);
   } finally {
-    await closeManager(m);
+    await m.close();
   }
 });
 

@@ -9,7 +9,7 @@ import { startManager, type TestManager } from '../../helpers/manager.ts';
 import { freePort } from '../../helpers/process.ts';
 import { uniq } from '../../helpers/fixtures.ts';
 import { REGISTRY, WEB_1, WEB_2, containersOf, engine, httpText, removeContainers, startWorker, waitFor, type TestWorker } from '../../helpers/worker.ts';
-import { allServe, api, closeManager, defer, docker, freePorts, inspect, killContainers, lockEngine } from '../../helpers/worker-fixtures.ts';
+import { allServe, api, defer, docker, freePorts, inspect, killContainers, lockEngine } from '../../helpers/worker-fixtures.ts';
 
 /** The executor's first retry comes 2.5–5 s after a failure, the next ones later: room for two. */
 const RETRY_MS = 30_000;
@@ -25,7 +25,7 @@ before(async () => {
 });
 after(async () => {
   await removeContainers(made);
-  if (m) await closeManager(m);
+  if (m) await m.close();
   release();
 });
 

@@ -11,7 +11,7 @@ import { ADMIN_TOKEN, call, startManager, type TestManager } from '../../helpers
 import { freePort } from '../../helpers/process.ts';
 import { assertStatus, uniq } from '../../helpers/fixtures.ts';
 import { WEB_1, WEB_2, engine, httpText, removeContainers, tempDir, waitFor } from '../../helpers/worker.ts';
-import { closeManager, exitWithin, isRunning, logLines, quietFor, snapshot, spawnWorkerProcess, stopProcess, type Proc } from '../../helpers/worker-process.ts';
+import { exitWithin, isRunning, logLines, quietFor, snapshot, spawnWorkerProcess, stopProcess, type Proc } from '../../helpers/worker-process.ts';
 
 const ENV = { NEBULA_MANAGER_AUTH_TOKEN: ADMIN_TOKEN };
 let m: TestManager;
@@ -25,7 +25,7 @@ after(async () => {
   try {
     await removeContainers(made);
   } finally {
-    await closeManager(m);
+    await m.close();
   }
   for (const cleanup of cleanups) cleanup();
 });

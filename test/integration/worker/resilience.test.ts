@@ -12,7 +12,7 @@ import { ADMIN_AUTH, basic, call, startManager, type TestManager } from '../../h
 import { freePort } from '../../helpers/process.ts';
 import { assertStatus, uniq } from '../../helpers/fixtures.ts';
 import { WEB_1, WEB_2, containersOf, engine, httpText, removeContainers, startWorker, tempDir, waitFor } from '../../helpers/worker.ts';
-import { closeManager, isRunning, quietFor, snapshot, startLoggedWorker, startManagerOn, stopProcess } from '../../helpers/worker-process.ts';
+import { isRunning, quietFor, snapshot, startLoggedWorker, startManagerOn, stopProcess } from '../../helpers/worker-process.ts';
 
 const USER = 'admin';
 const PASSWORD = 'pw';
@@ -30,7 +30,7 @@ after(async () => {
   try {
     await removeContainers(made);
   } finally {
-    await closeManager(m);
+    await m.close();
   }
 });
 
