@@ -113,6 +113,9 @@ export class CronScheduler {
         return;
       }
       for (const old of mine) await engine.remove(old.id);
+      // Unscheduled (deleted, stopped, changed) while this run was getting ready: do not start it.
+      const stillScheduled = () => this.entries.get(name)?.job === job;
+      if (!stillScheduled()) return;
       try {
         await engine.pull(job.docker_image, this.deps.registry.for(job.docker_image));
       } catch (err) {
@@ -121,6 +124,7 @@ export class CronScheduler {
       }
       if (networkPlan(job.networks).mode === 'nebula') await engine.ensureNetwork('nebula');
       const spec = cronContainerSpec(job, Math.floor(at / 1000));
+      if (!stillScheduled()) return;
       await engine.run(spec);
       state.record({ at: clock.now(), kind: 'cron-run', subject: name, detail: spec.name });
       log.info({ cron_job: name, container: spec.name }, 'cron job started');
