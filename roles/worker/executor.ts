@@ -47,6 +47,7 @@ export interface ExecutorDeps {
 
 const RETRY_BASE_MS = 5_000;
 const RETRY_CAP_MS = 5 * 60_000;
+const PORT_RETRIES = 5;
 
 /** Errors that are about the whole worker, not one app. */
 function isFatal(err: unknown): boolean {
@@ -193,7 +194,18 @@ export class Executor {
     for (const network of spec.connect) {
       if (!(await this.deps.engine.networkExists(network))) throw new Error(`network ${network} does not exist on this device`);
     }
-    const id = await this.deps.engine.run(spec);
+    let id: string;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        id = await this.deps.engine.run(spec);
+        break;
+      } catch (err) {
+        // The engine frees a removed container's host ports asynchronously: a re-create on the
+        // same port can race it. Wait a moment and try again before calling the app failed.
+        if (attempt >= PORT_RETRIES || !/port is already allocated|address already in use/i.test((err as Error).message)) throw err;
+        await this.deps.clock.sleep(500 * attempt, this.deps.signal);
+      }
+    }
     this.deps.log.info({ app: app.app_name, container: spec.name, id: id.slice(0, 12), app_id: app.app_id }, 'container started');
   }
 }

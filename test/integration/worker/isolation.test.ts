@@ -105,7 +105,9 @@ test('a missing network fails its app with the network named; creating it lets t
 test('an invalid containers_per written past validation is reported, never a crash', async (t) => {
   const [fine, odd] = names(t, 'fine', 'odd') as [string, string];
   const group = uniq('dg');
-  const [pFine, pOdd] = [await freePort(), await freePorts(2)];
+  // One run of three free ports: the odd app's two and the fine app's, never overlapping.
+  const pOdd = await freePorts(3);
+  const pFine = pOdd + 2;
   await api.createApp(m.url, fine, { docker_image: WEB_1, starting_ports: [{ [pFine]: '80' }] });
   await api.createApp(m.url, odd, { docker_image: WEB_1, starting_ports: [{ [pOdd]: '80' }] });
   await api.createGroup(m.url, group, [fine, odd]);
