@@ -1,6 +1,7 @@
 // Starts a real manager for a test: a real SQLite file in a temp dir, HTTP on 127.0.0.1:0.
 
 import { mkdtempSync, rmSync } from 'node:fs';
+import { after, before } from 'node:test';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ManagerConfig } from '../../src/config/manager.ts';
@@ -104,4 +105,16 @@ export async function call(
     parsed = undefined;
   }
   return { status: response.status, headers: response.headers, body: parsed, text };
+}
+
+/** One real manager for a whole test file: `ready` receives it once it listens; closed at the end. */
+export function managerSuite(ready: (manager: TestManager) => void, overrides: Partial<ManagerConfig> = {}): void {
+  let manager: TestManager | undefined;
+  before(async () => {
+    manager = await startManager(overrides);
+    ready(manager);
+  });
+  after(async () => {
+    await manager?.close();
+  });
 }

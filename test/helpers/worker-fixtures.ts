@@ -8,8 +8,9 @@ import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:f
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { call } from './manager.ts';
-import { containersOf, httpText } from './worker.ts';
+import { after, before } from 'node:test';
+import { call, startManager, type TestManager } from './manager.ts';
+import { containersOf, engine, httpText, removeContainers } from './worker.ts';
 
 const API = '/api/v2';
 
@@ -204,4 +205,38 @@ export function defer(t: { after(fn: () => unknown): void }, fn: () => unknown):
     stack = fresh;
   }
   stack.push(fn);
+}
+
+export interface WorkerSuite {
+  /** App and cron job names whose containers are removed when the file ends. */
+  made: string[];
+  /** Anything else to undo when the file ends (temp dirs, foreign containers), after the containers go. */
+  cleanups: (() => unknown)[];
+}
+
+/**
+ * The set-up every worker test file shares: the engine checked (a file fails, never skips,
+ * without Docker) and locked for this file, one real manager, and at the end everything the
+ * tests made removed. `ready` receives the manager once it listens.
+ */
+export function workerSuite(ready: (manager: TestManager) => void): WorkerSuite {
+  const suite: WorkerSuite = { made: [], cleanups: [] };
+  let manager: TestManager | undefined;
+  let release = () => {};
+  before(async () => {
+    await engine();
+    release = await lockEngine();
+    manager = await startManager();
+    ready(manager);
+  });
+  after(async () => {
+    try {
+      await removeContainers(suite.made);
+      for (const cleanup of suite.cleanups) await cleanup();
+    } finally {
+      if (manager) await manager.close();
+      release();
+    }
+  });
+  return suite;
 }

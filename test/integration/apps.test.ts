@@ -1,19 +1,14 @@
 // /api/v2/apps over HTTP: every route, status code, default, id bump and validation error.
 
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { call, startManager, type TestManager } from '../helpers/manager.ts';
+import { call, managerSuite, type TestManager } from '../helpers/manager.ts';
 import { assertError, assertOid, assertStatus, createApp, uniq } from '../helpers/fixtures.ts';
 
 const APPS = '/api/v2/apps';
 
 let m: TestManager;
-before(async () => {
-  m = await startManager();
-});
-after(async () => {
-  await m.close();
-});
+managerSuite((manager) => (m = manager));
 
 const req = (method: string, path: string, body?: unknown) => call(m.url, method, path, body === undefined ? {} : { body });
 

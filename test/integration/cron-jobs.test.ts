@@ -1,19 +1,14 @@
 // /api/v2/cron_jobs over HTTP: create, defaults, schedule validation, updates, delete.
 
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { call, startManager, type TestManager } from '../helpers/manager.ts';
+import { call, managerSuite, type TestManager } from '../helpers/manager.ts';
 import { assertError, assertOid, assertStatus, createCronJob, uniq } from '../helpers/fixtures.ts';
 
 const CRON = '/api/v2/cron_jobs';
 
 let m: TestManager;
-before(async () => {
-  m = await startManager();
-});
-after(async () => {
-  await m.close();
-});
+managerSuite((manager) => (m = manager));
 
 const req = (method: string, path: string, body?: unknown) => call(m.url, method, path, body === undefined ? {} : { body });
 

@@ -1,19 +1,14 @@
 // /api/v2/device_groups, /prune and the device-facing /info (plain GET, no long-poll).
 
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { call, startManager, type TestManager } from '../helpers/manager.ts';
+import { call, managerSuite, type TestManager } from '../helpers/manager.ts';
 import { assertError, assertOid, assertStatus, createApp, createCronJob, createDeviceGroup, uniq } from '../helpers/fixtures.ts';
 
 const DG = '/api/v2/device_groups';
 
 let m: TestManager;
-before(async () => {
-  m = await startManager();
-});
-after(async () => {
-  await m.close();
-});
+managerSuite((manager) => (m = manager));
 
 const req = (method: string, path: string, body?: unknown, headers?: Record<string, string>) =>
   call(m.url, method, path, { ...(body === undefined ? {} : { body }), ...(headers ? { headers } : {}) });

@@ -1,22 +1,17 @@
 // /api/v2/users and /api/v2/user_groups over HTTP, and secrets never stored or shown in clear.
 
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { basic, call, startManager, type TestManager } from '../helpers/manager.ts';
+import { basic, call, managerSuite, type TestManager } from '../helpers/manager.ts';
 import { assertError, assertOid, assertStatus, bearer, createUser, createUserGroup, uniq } from '../helpers/fixtures.ts';
 
 const USERS = '/api/v2/users';
 const GROUPS = '/api/v2/user_groups';
 
 let m: TestManager;
-before(async () => {
-  m = await startManager();
-});
-after(async () => {
-  await m.close();
-});
+managerSuite((manager) => (m = manager));
 
 const req = (method: string, path: string, body?: unknown) => call(m.url, method, path, body === undefined ? {} : { body });
 const status = (auth: string) => call(m.url, 'GET', '/api/v2/status', { auth });

@@ -3,41 +3,26 @@
 // restarts that scale; group membership; image prune; registry auth; digests; and
 // containers the worker did not label, which it leaves alone.
 
-import { after, before, test, type TestContext } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startManager, type TestManager } from '../../helpers/manager.ts';
+import { type TestManager } from '../../helpers/manager.ts';
 import { freePort } from '../../helpers/process.ts';
 import { uniq } from '../../helpers/fixtures.ts';
-import { REGISTRY, WEB_1, WEB_2, JOB_1, containersOf, engine, httpText, removeContainers, startWorker, waitFor, type TestWorker } from '../../helpers/worker.ts';
-import { allServe, api, defer, docker, freePorts, imageExists, inspect, killContainers, lockEngine, range, versions, withDockerConfig } from '../../helpers/worker-fixtures.ts';
+import { REGISTRY, WEB_1, WEB_2, JOB_1, containersOf, engine, httpText, startWorker, waitFor, type TestWorker } from '../../helpers/worker.ts';
+import { allServe, api, defer, docker, freePorts, imageExists, inspect, killContainers, range, versions, withDockerConfig, workerSuite } from '../../helpers/worker-fixtures.ts';
 
 const PRIVATE = '127.0.0.1:5001/private:1';
 const BUSYBOX_2 = `${REGISTRY}/busybox:2`;
 
 let m: TestManager;
-const made: string[] = [];
-const foreign: string[] = [];
-const dirs: string[] = [];
-let release = () => {};
-before(async () => {
-  await engine(); // fails (never skips) without Docker
-  release = await lockEngine();
-  m = await startManager();
-});
-after(async () => {
-  await removeContainers(made);
-  for (const name of foreign) await docker('rm', '-f', name).catch(() => undefined);
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-  if (m) await m.close();
-  release();
-});
+const { made, cleanups } = workerSuite((manager) => (m = manager));
 
 function tmp(prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  dirs.push(dir);
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 
@@ -344,7 +329,7 @@ test('containers the worker did not label orchestrator=nebula are left alone thr
   const group = uniq('dg');
   const plain = uniq('plain');
   const other = uniq('other');
-  foreign.push(plain, other);
+  cleanups.push(() => Promise.all([plain, other].map((name) => docker('rm', '-f', name).catch(() => undefined))));
   const plainId = await docker('run', '-d', '--name', plain, `${REGISTRY}/busybox:1`, 'sleep', '600');
   // Even one that looks like an app container of ours, but names another orchestrator.
   const otherId = await docker(

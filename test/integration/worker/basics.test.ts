@@ -2,22 +2,16 @@
 // runs with the right ports, env, labels and network; an update replaces it; a restart of
 // the worker with an unchanged config restarts nothing.
 
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { call, startManager, type TestManager } from '../../helpers/manager.ts';
+import { call, type TestManager } from '../../helpers/manager.ts';
 import { freePort } from '../../helpers/process.ts';
 import { uniq } from '../../helpers/fixtures.ts';
-import { WEB_1, WEB_2, containersOf, engine, httpText, removeContainers, startWorker, waitFor } from '../../helpers/worker.ts';
+import { WEB_1, WEB_2, containersOf, engine, httpText, startWorker, waitFor } from '../../helpers/worker.ts';
+import { workerSuite } from '../../helpers/worker-fixtures.ts';
 
 let m: TestManager;
-const made: string[] = [];
-before(async () => {
-  m = await startManager();
-});
-after(async () => {
-  await removeContainers(made);
-  await m.close();
-});
+const { made } = workerSuite((manager) => (m = manager));
 
 test('an app in a group runs, follows an update, and survives a worker restart untouched', async (t) => {
   const app = uniq('web');

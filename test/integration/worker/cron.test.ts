@@ -3,32 +3,20 @@
 // manager is unreachable, finished runs cleaned up, deletes and updates followed.
 // job:1 appends `date +%s` to /data/runs, then sleeps $SLEEP seconds.
 
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { basic, call, startManager, type TestManager } from '../../helpers/manager.ts';
+import { basic, call, type TestManager } from '../../helpers/manager.ts';
 import { freePort } from '../../helpers/process.ts';
 import { assertStatus, uniq } from '../../helpers/fixtures.ts';
-import { JOB_1, cronContainersOf, engine, removeContainers, startWorker, tempDir, waitFor } from '../../helpers/worker.ts';
+import { JOB_1, cronContainersOf, engine, startWorker, tempDir, waitFor } from '../../helpers/worker.ts';
+import { workerSuite } from '../../helpers/worker-fixtures.ts';
 import { quietFor, startManagerOn, stopProcess } from '../../helpers/worker-process.ts';
 
 const EVERY_2S = '*/2 * * * * *';
 let m: TestManager;
-const made: string[] = [];
-const cleanups: (() => void)[] = [];
-before(async () => {
-  await engine(); // fails, never skips, without Docker
-  m = await startManager();
-});
-after(async () => {
-  try {
-    await removeContainers(made);
-  } finally {
-    await m.close();
-  }
-  for (const cleanup of cleanups) cleanup();
-});
+const { made, cleanups } = workerSuite((manager) => (m = manager));
 
 /** A cron job on job:1 with a fresh /data dir, in a fresh group. */
 async function cronGroup(url: string, body: Record<string, unknown> = {}, auth?: string): Promise<{ job: string; group: string; dir: string }> {

@@ -3,28 +3,18 @@
 // (and those without a HEALTHCHECK) alone. web:unhealthy's HEALTHCHECK (every 1 s) fails
 // until /tmp/healthy exists in the container.
 
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { call, startManager, type TestManager } from '../../helpers/manager.ts';
+import { call, type TestManager } from '../../helpers/manager.ts';
 import { freePort } from '../../helpers/process.ts';
 import { assertStatus, uniq } from '../../helpers/fixtures.ts';
-import { WEB_1, WEB_UNHEALTHY, containersOf, engine, httpText, removeContainers, startWorker, waitFor } from '../../helpers/worker.ts';
+import { WEB_1, WEB_UNHEALTHY, containersOf, engine, httpText, startWorker, waitFor } from '../../helpers/worker.ts';
+import { workerSuite } from '../../helpers/worker-fixtures.ts';
 import { quietFor, snapshot } from '../../helpers/worker-process.ts';
 
 let m: TestManager;
-const made: string[] = [];
-before(async () => {
-  await engine(); // fails, never skips, without Docker
-  m = await startManager();
-});
-after(async () => {
-  try {
-    await removeContainers(made);
-  } finally {
-    await m.close();
-  }
-});
+const { made } = workerSuite((manager) => (m = manager));
 
 async function deploy(image: string, port: number): Promise<{ app: string; group: string }> {
   const app = uniq('web');

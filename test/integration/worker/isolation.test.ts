@@ -3,31 +3,20 @@
 // retried with backoff, while every other app keeps running and keeps being updated; and
 // containers removed or stopped behind the worker's back come back.
 
-import { after, before, test, type TestContext } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { startManager, type TestManager } from '../../helpers/manager.ts';
+import { type TestManager } from '../../helpers/manager.ts';
 import { freePort } from '../../helpers/process.ts';
 import { uniq } from '../../helpers/fixtures.ts';
-import { REGISTRY, WEB_1, WEB_2, containersOf, engine, httpText, removeContainers, startWorker, waitFor, type TestWorker } from '../../helpers/worker.ts';
-import { allServe, api, defer, docker, freePorts, inspect, killContainers, lockEngine } from '../../helpers/worker-fixtures.ts';
+import { REGISTRY, WEB_1, WEB_2, containersOf, httpText, startWorker, waitFor, type TestWorker } from '../../helpers/worker.ts';
+import { allServe, api, defer, docker, freePorts, inspect, killContainers, workerSuite } from '../../helpers/worker-fixtures.ts';
 
 /** The executor's first retry comes 2.5–5 s after a failure, the next ones later: room for two. */
 const RETRY_MS = 30_000;
 const CHECK_IN_S = 1;
 
 let m: TestManager;
-const made: string[] = [];
-let release = () => {};
-before(async () => {
-  await engine(); // fails (never skips) without Docker
-  release = await lockEngine();
-  m = await startManager();
-});
-after(async () => {
-  await removeContainers(made);
-  if (m) await m.close();
-  release();
-});
+const { made } = workerSuite((manager) => (m = manager));
 
 function names(t: TestContext, ...prefixes: string[]): string[] {
   const out = prefixes.map((p) => uniq(p));

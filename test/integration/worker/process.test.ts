@@ -3,32 +3,20 @@
 // an engine socket that is not there or a state dir that cannot be written ends it non-zero at
 // once; a missing setting exits 2.
 
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ADMIN_TOKEN, call, startManager, type TestManager } from '../../helpers/manager.ts';
+import { ADMIN_TOKEN, call, type TestManager } from '../../helpers/manager.ts';
 import { freePort } from '../../helpers/process.ts';
 import { assertStatus, uniq } from '../../helpers/fixtures.ts';
-import { WEB_1, WEB_2, engine, httpText, removeContainers, tempDir, waitFor } from '../../helpers/worker.ts';
+import { WEB_1, WEB_2, engine, httpText, tempDir, waitFor } from '../../helpers/worker.ts';
+import { workerSuite } from '../../helpers/worker-fixtures.ts';
 import { exitWithin, isRunning, logLines, quietFor, snapshot, spawnWorkerProcess, stopProcess, type Proc } from '../../helpers/worker-process.ts';
 
 const ENV = { NEBULA_MANAGER_AUTH_TOKEN: ADMIN_TOKEN };
 let m: TestManager;
-const made: string[] = [];
-const cleanups: (() => void)[] = [];
-before(async () => {
-  await engine(); // fails, never skips, without Docker
-  m = await startManager();
-});
-after(async () => {
-  try {
-    await removeContainers(made);
-  } finally {
-    await m.close();
-  }
-  for (const cleanup of cleanups) cleanup();
-});
+const { made, cleanups } = workerSuite((manager) => (m = manager));
 
 async function deploy(port: number): Promise<{ app: string; group: string }> {
   const app = uniq('web');

@@ -2,16 +2,17 @@
 // engine and no network, a stale answer, a manager without ETag/long-poll, a deleted group.
 // Nothing is torn down while the manager cannot be trusted; changes arrive fast when it can.
 
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Info } from '../../../src/model/info.ts';
-import { ADMIN_AUTH, basic, call, startManager, type TestManager } from '../../helpers/manager.ts';
+import { ADMIN_AUTH, basic, call, type TestManager } from '../../helpers/manager.ts';
 import { freePort } from '../../helpers/process.ts';
 import { assertStatus, uniq } from '../../helpers/fixtures.ts';
-import { WEB_1, WEB_2, containersOf, engine, httpText, removeContainers, startWorker, tempDir, waitFor } from '../../helpers/worker.ts';
+import { WEB_1, WEB_2, containersOf, engine, httpText, startWorker, tempDir, waitFor } from '../../helpers/worker.ts';
+import { workerSuite } from '../../helpers/worker-fixtures.ts';
 import { isRunning, quietFor, snapshot, startLoggedWorker, startManagerOn, stopProcess } from '../../helpers/worker-process.ts';
 
 const USER = 'admin';
@@ -21,18 +22,7 @@ const PROC_AUTH = basic(USER, PASSWORD);
 const WORKER_AUTH = { auth: { user: USER, password: PASSWORD } };
 
 let m: TestManager;
-const made: string[] = [];
-before(async () => {
-  await engine(); // fails, never skips, without Docker
-  m = await startManager();
-});
-after(async () => {
-  try {
-    await removeContainers(made);
-  } finally {
-    await m.close();
-  }
-});
+const { made } = workerSuite((manager) => (m = manager));
 
 /** Creates an app on web:1 published on `port` and a group holding it. */
 async function deploy(url: string, auth: string, port: number): Promise<{ app: string; group: string }> {
