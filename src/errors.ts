@@ -119,3 +119,12 @@ export class StoreFatalError extends Error {
     this.cause = cause;
   }
 }
+
+/** Runs a database call; any failure becomes a StoreFatalError naming `store` and `what`. */
+export function fatalOnFailure<T>(store: string, what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw new StoreFatalError(`${store}: ${what} failed: ${(err as Error).message}`, err);
+  }
+}

@@ -5,7 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database, { type Database as Db } from 'better-sqlite3';
-import { StoreFatalError } from '../../src/errors.ts';
+import { fatalOnFailure } from '../../src/errors.ts';
 import { EMPTY_APPLIED, type AppliedState } from '../../src/diff/types.ts';
 import type { Info } from '../../src/model/info.ts';
 import { runMigrations } from '../../src/store/sqlite/migrations.ts';
@@ -127,9 +127,5 @@ export class WorkerState {
 }
 
 function guard<T>(what: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    throw new StoreFatalError(`worker state: cannot ${what}: ${(err as Error).message}`, err);
-  }
+  return fatalOnFailure('worker state', what, fn);
 }

@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database, { type Database as Db, type Statement } from 'better-sqlite3';
 import { ObjectId } from 'bson';
-import { StoreFatalError } from '../../errors.ts';
+import { fatalOnFailure } from '../../errors.ts';
 import type { ReportQuery } from '../../model/report.ts';
 import type { UserGroupDoc, UserRecord } from '../../model/user.ts';
 import type { DeviceGroupDoc } from '../../model/deviceGroup.ts';
@@ -19,11 +19,7 @@ interface Row {
 
 /** Any failure of the database itself is fatal: the process restarts rather than guess. */
 function guard<T>(what: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    throw new StoreFatalError(`sqlite store: ${what} failed: ${(err as Error).message}`, err);
-  }
+  return fatalOnFailure('sqlite store', what, fn);
 }
 
 export class SqliteStore implements Store {
