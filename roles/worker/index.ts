@@ -102,7 +102,6 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
     log.fatal({ err }, 'fatal: ending the worker so that it restarts clean (containers keep running)');
     process.exit(70);
   };
-  if (config.reportingRequested) log.warn('reporting settings are accepted, but reports arrive in a later release: none are sent');
   let state: WorkerState;
   try {
     state = WorkerState.open(config.stateDir);

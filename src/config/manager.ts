@@ -2,15 +2,39 @@
 
 import { join } from 'node:path';
 import { ConfigError } from '../errors.ts';
-import { readConfigFile, resolve, type OptionDef, type Sources } from './options.ts';
+import { readConfigFile, resolve, type OptionDef, type Settings, type Sources } from './options.ts';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Where the store is and how long reports are kept: the manager's and the reporter's. */
+export const STORE_OPTIONS: readonly OptionDef[] = [
+  { key: 'data_dir', flag: 'data-dir', env: ['NEBULA_DATA_DIR'], type: 'string', default: '/var/lib/nebula', describe: 'directory of the embedded SQLite store' },
+  { key: 'schema_name', flag: 'schema-name', env: ['SCHEMA_NAME'], type: 'string', default: 'nebula', describe: 'database name (SQLite file <data-dir>/<schema-name>.db)' },
+  { key: 'mongo_url', flag: 'mongo-url', env: ['MONGO_URL'], type: 'string', secret: true, describe: 'MongoDB URI (the scale-out store; not in this release)' },
+  { key: 'mongo_max_pool_size', flag: 'mongo-max-pool-size', env: ['MONGO_MAX_POOL_SIZE'], type: 'int', min: 1, max: 10000, default: 25, describe: 'MongoDB connection pool size' },
+  { key: 'report_ttl', flag: 'report-ttl', env: ['NEBULA_REPORT_TTL', 'MONGO_REPORT_TTL'], type: 'int', min: 60, max: 10 * 365 * 86400, default: 3600, describe: 'seconds a device report is kept' },
+];
+
+export interface StoreConfig {
+  dataDir: string;
+  databaseFile: string;
+  reportTtlSeconds: number;
+}
+
+export function storeConfigOf(s: Settings): StoreConfig {
+  if (s.mongo_url !== undefined) {
+    throw new ConfigError('mongo_url', 'the MongoDB store arrives in a later release; unset it to use the embedded SQLite store');
+  }
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(String(s.schema_name))) {
+    throw new ConfigError('schema_name', 'must be 1-64 letters, digits, "_" or "-"');
+  }
+  const dataDir = String(s.data_dir);
+  return { dataDir, databaseFile: join(dataDir, `${String(s.schema_name)}.db`), reportTtlSeconds: Number(s.report_ttl) };
+}
 
 export const MANAGER_OPTIONS: readonly OptionDef[] = [
   { key: 'host', flag: 'host', env: ['NEBULA_HOST'], type: 'string', default: '0.0.0.0', describe: 'address to listen on' },
   { key: 'port', flag: 'port', env: ['NEBULA_PORT'], type: 'int', min: 0, max: 65535, default: 80, describe: 'port to listen on (0: any free port)' },
-  { key: 'data_dir', flag: 'data-dir', env: ['NEBULA_DATA_DIR'], type: 'string', default: '/var/lib/nebula', describe: 'directory of the embedded SQLite store' },
-  { key: 'schema_name', flag: 'schema-name', env: ['SCHEMA_NAME'], type: 'string', default: 'nebula', describe: 'database name (SQLite file <data-dir>/<schema-name>.db)' },
   { key: 'log_level', flag: 'log-level', env: ['NEBULA_LOG_LEVEL', 'LOG_LEVEL'], type: 'enum', choices: LOG_LEVELS, default: 'info', describe: 'log level' },
   { key: 'auth_enabled', flag: 'auth-enabled', env: ['AUTH_ENABLED'], type: 'bool', default: true, describe: 'false turns authentication off (only behind an authenticating proxy)' },
   { key: 'basic_auth_user', flag: 'basic-auth-user', env: ['BASIC_AUTH_USER'], type: 'string', describe: 'the admin user name (basic auth)' },
@@ -19,15 +43,12 @@ export const MANAGER_OPTIONS: readonly OptionDef[] = [
   { key: 'cache_time', flag: 'cache-time', env: ['CACHE_TIME'], type: 'int', min: 0, max: 86400, default: 10, describe: 'seconds a device group info stays cached (0: no cache)' },
   { key: 'cache_max_size', flag: 'cache-max-size', env: ['CACHE_MAX_SIZE'], type: 'int', min: 1, max: 10_000_000, default: 1024, describe: 'most device groups kept in the info cache' },
   { key: 'long_poll_max_wait', flag: 'long-poll-max-wait', env: ['NEBULA_LONG_POLL_MAX_WAIT'], type: 'int', min: 0, max: 3600, default: 60, describe: 'longest ?wait= a device may ask of /info, in seconds' },
-  { key: 'mongo_url', flag: 'mongo-url', env: ['MONGO_URL'], type: 'string', secret: true, describe: 'MongoDB URI (the scale-out store; not in this release)' },
-  { key: 'mongo_max_pool_size', flag: 'mongo-max-pool-size', env: ['MONGO_MAX_POOL_SIZE'], type: 'int', min: 1, max: 10000, default: 25, describe: 'MongoDB connection pool size' },
+  ...STORE_OPTIONS,
 ];
 
-export interface ManagerConfig {
+export interface ManagerConfig extends StoreConfig {
   host: string;
   port: number;
-  dataDir: string;
-  databaseFile: string;
   logLevel: (typeof LOG_LEVELS)[number];
   authEnabled: boolean;
   basicAuthUser?: string;
@@ -49,18 +70,10 @@ export function loadManagerConfig(flags: Record<string, unknown>, env: NodeJS.Pr
     const given = s.basic_auth_user === undefined ? 'basic_auth_password' : 'basic_auth_user';
     throw new ConfigError(given, 'basic_auth_user and basic_auth_password go together: set both or neither');
   }
-  if (s.mongo_url !== undefined) {
-    throw new ConfigError('mongo_url', 'the MongoDB store arrives in a later release; unset it to use the embedded SQLite store');
-  }
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(String(s.schema_name))) {
-    throw new ConfigError('schema_name', 'must be 1-64 letters, digits, "_" or "-"');
-  }
-  const dataDir = String(s.data_dir);
   const config: ManagerConfig = {
+    ...storeConfigOf(s),
     host: String(s.host),
     port: Number(s.port),
-    dataDir,
-    databaseFile: join(dataDir, `${String(s.schema_name)}.db`),
     logLevel: s.log_level as ManagerConfig['logLevel'],
     authEnabled: Boolean(s.auth_enabled),
     cacheTimeSeconds: Number(s.cache_time),

@@ -1,9 +1,11 @@
 // The worker's settings: every setting of the original worker under its original name,
 // plus the flags and settings of our own (state dir, Docker socket, long-poll).
 
+import { hostname } from 'node:os';
 import { ConfigError } from '../errors.ts';
 import { readConfigFile, resolve, type OptionDef, type Sources } from './options.ts';
 import { LOG_LEVELS } from './manager.ts';
+import { KAFKA_OPTIONS, kafkaSettingsOf, type KafkaSettings } from './kafka.ts';
 
 const s = (key: string, flag: string, env: string[], describe: string, extra: Partial<OptionDef> = {}): OptionDef => ({
   key,
@@ -35,21 +37,13 @@ export const WORKER_OPTIONS: readonly OptionDef[] = [
   s('state_dir', 'state-dir', ['NEBULA_STATE_DIR'], 'directory of the worker state (SQLite)', { default: '/var/lib/nebula-worker' }),
   s('docker_socket', 'docker-socket', ['NEBULA_DOCKER_SOCKET'], 'the Docker engine socket', { default: '/var/run/docker.sock' }),
   { key: 'log_level', flag: 'log-level', env: ['NEBULA_LOG_LEVEL', 'LOG_LEVEL'], type: 'enum', choices: LOG_LEVELS, default: 'info', describe: 'log level' },
-  { key: 'reporting_fail_hard', flag: 'reporting-fail-hard', env: ['REPORTING_FAIL_HARD'], type: 'bool', default: true, describe: 'reporting: end the worker when a report cannot be sent (reports arrive in a later release)' },
-  { key: 'report_on_update_only', flag: 'report-on-update-only', env: ['REPORT_ON_UPDATE_ONLY'], type: 'bool', default: false, describe: 'reporting: only after a change (reports arrive in a later release)' },
-  s('kafka_bootstrap_servers', 'kafka-bootstrap-servers', ['KAFKA_BOOTSTRAP_SERVERS'], 'reporting over Kafka (in a later release)'),
-  s('kafka_security_protocol', 'kafka-security-protocol', ['KAFKA_SECURITY_PROTOCOL'], 'Kafka security protocol', { default: 'PLAINTEXT' }),
-  s('kafka_sasl_mechanism', 'kafka-sasl-mechanism', ['KAFKA_SASL_MECHANISM'], 'Kafka SASL mechanism'),
-  s('kafka_sasl_plain_username', 'kafka-sasl-plain-username', ['KAFKA_SASL_PLAIN_USERNAME'], 'Kafka SASL user'),
-  s('kafka_sasl_plain_password', 'kafka-sasl-plain-password', ['KAFKA_SASL_PLAIN_PASSWORD'], 'Kafka SASL password', { secret: true }),
-  s('kafka_ssl_keyfile', 'kafka-ssl-keyfile', ['KAFKA_SSL_KEYFILE'], 'Kafka TLS key file'),
-  s('kafka_ssl_password', 'kafka-ssl-password', ['KAFKA_SSL_PASSWORD'], 'Kafka TLS key password', { secret: true }),
-  s('kafka_ssl_certfile', 'kafka-ssl-certfile', ['KAFKA_SSL_CERTFILE'], 'Kafka TLS certificate'),
-  s('kafka_ssl_cafile', 'kafka-ssl-cafile', ['KAFKA_SSL_CAFILE'], 'Kafka TLS CA'),
-  s('kafka_ssl_crlfile', 'kafka-ssl-crlfile', ['KAFKA_SSL_CRLFILE'], 'Kafka TLS CRL'),
-  s('kafka_sasl_kerberos_service_name', 'kafka-sasl-kerberos-service-name', ['KAFKA_SASL_KERBEROS_SERVICE_NAME'], 'Kafka Kerberos service', { default: 'kafka' }),
-  s('kafka_sasl_kerberos_domain_name', 'kafka-sasl-kerberos-domain-name', ['KAFKA_SASL_KERBEROS_DOMAIN_NAME'], 'Kafka Kerberos domain', { default: 'kafka' }),
-  s('kafka_topic', 'kafka-topic', ['KAFKA_TOPIC'], 'Kafka topic for reports', { default: 'nebula-reports' }),
+  s('device_name', 'device-name', ['NEBULA_DEVICE_NAME'], "this device's name in reports (default: the host's name)"),
+  { key: 'report_transport', flag: 'report-transport', env: ['NEBULA_REPORT_TRANSPORT'], type: 'enum', choices: ['http', 'kafka', 'none'], describe: 'how reports travel: http (to the manager), kafka, or none (default: kafka when KAFKA_BOOTSTRAP_SERVERS is set, else http)' },
+  { key: 'report_on_update_only', flag: 'report-on-update-only', env: ['REPORT_ON_UPDATE_ONLY'], type: 'bool', default: false, describe: 'report only after a change (new config applied, or an app changed state), not every check-in' },
+  { key: 'report_min_interval', flag: 'report-min-interval', env: ['NEBULA_REPORT_MIN_INTERVAL'], type: 'int', min: 0, max: 86400, default: 5, describe: 'fewest seconds between two reports' },
+  { key: 'report_spool_max', flag: 'report-spool-max', env: ['NEBULA_REPORT_SPOOL_MAX'], type: 'int', min: 1, max: 1_000_000, default: 1000, describe: 'most reports kept on the device while they cannot be sent (the oldest are dropped first)' },
+  { key: 'reporting_fail_hard', flag: 'reporting-fail-hard', env: ['REPORTING_FAIL_HARD'], type: 'bool', default: true, describe: 'end the worker when the reporting transport cannot be set up at start (sending failures are spooled, never fatal)' },
+  ...KAFKA_OPTIONS,
 ];
 
 export interface RegistryCredentials {
@@ -73,8 +67,19 @@ export interface WorkerConfig {
   stateDir: string;
   dockerSocket: string;
   logLevel: (typeof LOG_LEVELS)[number];
-  /** Reporting settings are accepted for compatibility; reports arrive in a later release. */
-  reportingRequested: boolean;
+  /** The device's name in reports. */
+  deviceName: string;
+  reporting: ReportingConfig;
+}
+
+export interface ReportingConfig {
+  transport: 'http' | 'kafka' | 'none';
+  onUpdateOnly: boolean;
+  minIntervalSeconds: number;
+  spoolMax: number;
+  failHard: boolean;
+  /** Set when the transport is kafka. */
+  kafka: KafkaSettings | null;
 }
 
 /** "https://index.docker.io/v1/" → "index.docker.io"; "127.0.0.1:5001" stays. */
@@ -123,6 +128,16 @@ export function loadWorkerConfig(flags: Record<string, unknown>, env: NodeJS.Pro
       ? { username: ru, password: rp, host: registryHostOf(String(v.registry_host)) }
       : null;
 
+  const deviceName = String(v.device_name ?? hostname());
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/.test(deviceName)) {
+    throw new ConfigError('device_name', 'must be 1-253 letters, digits, ".", "_" or "-", starting with a letter or digit');
+  }
+  const kafka = kafkaSettingsOf(v);
+  const transport = (v.report_transport as ReportingConfig['transport'] | undefined) ?? (kafka ? 'kafka' : 'http');
+  if (transport === 'kafka' && kafka === null) {
+    throw new ConfigError('kafka_bootstrap_servers', 'is required when reports travel over Kafka (--report-transport kafka)');
+  }
+
   return {
     deviceGroup,
     managerUrl,
@@ -137,6 +152,7 @@ export function loadWorkerConfig(flags: Record<string, unknown>, env: NodeJS.Pro
     stateDir: String(v.state_dir),
     dockerSocket: String(v.docker_socket),
     logLevel: v.log_level as WorkerConfig['logLevel'],
-    reportingRequested: v.kafka_bootstrap_servers !== undefined,
+    deviceName,
+    reporting: { transport, onUpdateOnly: Boolean(v.report_on_update_only), minIntervalSeconds: Number(v.report_min_interval), spoolMax: Number(v.report_spool_max), failHard: Boolean(v.reporting_fail_hard), kafka },
   };
 }

@@ -64,3 +64,182 @@ export function parseReportQuery(query: Record<string, unknown>, isId: (id: stri
   }
   return out;
 }
+
+// ---------------------------------------------------------------------------------------
+// The report a worker sends: every field of the original's report (existing consumers keep
+// reading them), plus what an operator needs to tell whether a device is up to date.
+
+/** Monotonic ids of a config: the group's own and each member's. */
+export interface ConfigIds {
+  device_group_id: number;
+  prune_id: number;
+  apps: Record<string, number>;
+  cron_jobs: Record<string, number>;
+}
+
+export type AppStateName = 'running' | 'starting' | 'restarting' | 'failed' | 'stopped';
+
+/** One app on the device, as the worker sees it when it reports. */
+export interface AppState {
+  state: AppStateName;
+  /** The app_id of the config the device runs (0: none applied yet). */
+  app_id: number;
+  /** Containers running, and how many the config asks for (n/N). */
+  running: number;
+  desired: number;
+  /** Why it failed (state "failed"). */
+  reason?: string;
+  /** Restarts seen: the engine's restart counts plus the worker's health-check restarts. */
+  restarts?: number;
+}
+
+export interface Report {
+  // --- the original's fields ---
+  memory_usage: { total: number; used: number; free: number; available: number };
+  root_disk_usage: { total: number; used: number; free: number };
+  cpu_usage: { cores: number; used_percent: number };
+  /** Raw Docker stats objects (one-shot) of the app containers. */
+  apps_containers: unknown[];
+  cron_jobs_containers: unknown[];
+  /** The stored /info in the SDK wrapper shape, as the original; null before any config arrived. */
+  current_device_group_config: { status_code: 200; reply: unknown } | null;
+  device_group: string;
+  /** Unix seconds. */
+  report_creation_time: number;
+  /** The device's name (--device-name, default the host's name), never a container's. */
+  hostname: string;
+  /** Did any monotonic id increase since the previous report? */
+  updated: boolean;
+  // --- ours ---
+  /** Unique per report: ingestion is idempotent on it. */
+  report_id: string;
+  worker_version: string;
+  /** What the device has applied, and what it was last told (null before any config). */
+  applied: ConfigIds;
+  desired: ConfigIds | null;
+  apps_state: Record<string, AppState>;
+  /** The most recent failure on the device, if any. */
+  last_error: { at: number; message: string; app?: string } | null;
+  /** Reports dropped from the worker's full spool since it was created (oldest first). */
+  spool_dropped: number;
+}
+
+export const REPORT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+
+/** A report received by a manager or a reporter, checked enough to be stored and indexed. */
+export type IncomingReport = Record<string, unknown> & {
+  report_id?: string;
+  hostname: string;
+  device_group: string;
+  report_creation_time: number;
+};
+
+function invalid(field: string, reason: string): NebulaError {
+  return new NebulaError('INVALID_REPORT', { field }, `${field}: ${reason}`);
+}
+
+/**
+ * Checks what storing and indexing rely on; other fields are kept as sent. `requireId`:
+ * reports over HTTP come from our workers and must carry a report_id; reports from Kafka
+ * may come from original 2.x workers, which send none (they are stored, without dedup).
+ */
+export function validateReport(body: unknown, options: { requireId: boolean }): IncomingReport {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('report', 'must be a JSON object');
+  const r = body as Record<string, unknown>;
+  if (r.report_id !== undefined || options.requireId) {
+    if (typeof r.report_id !== 'string' || !REPORT_ID_PATTERN.test(r.report_id)) {
+      throw invalid('report_id', 'must be 1-128 letters, digits, ".", "_", ":" or "-"');
+    }
+  }
+  if (typeof r.hostname !== 'string' || r.hostname.length === 0 || r.hostname.length > 255) {
+    throw invalid('hostname', 'must be a string of 1-255 characters');
+  }
+  if (typeof r.device_group !== 'string' || r.device_group.length === 0 || r.device_group.length > 64) {
+    throw invalid('device_group', 'must be a string of 1-64 characters');
+  }
+  if (typeof r.report_creation_time !== 'number' || !Number.isSafeInteger(r.report_creation_time) || r.report_creation_time < 0) {
+    throw invalid('report_creation_time', 'must be a non-negative integer (Unix seconds)');
+  }
+  if (r.updated !== undefined && typeof r.updated !== 'boolean') throw invalid('updated', 'must be true or false');
+  return r as IncomingReport;
+}
+
+// ---------------------------------------------------------------------------------------
+// The device index: the latest state of every device, kept beside the reports so that
+// GET /devices answers from it, never from a scan of the reports.
+
+export interface DeviceRecord {
+  hostname: string;
+  device_group: string;
+  /** report_creation_time of the latest report (Unix seconds). */
+  last_seen: number;
+  /** When the store received that report (Unix ms). */
+  received_at: number;
+  report_id: string | null;
+  worker_version: string | null;
+  /** Null when the report does not say (an original 2.x worker's: see summarizeReport). */
+  applied: ConfigIds | null;
+  desired: ConfigIds | null;
+  apps_state: Record<string, AppState>;
+  last_error: Report['last_error'];
+  spool_dropped: number;
+}
+
+function idsOfInfo(reply: unknown): ConfigIds | null {
+  if (typeof reply !== 'object' || reply === null) return null;
+  const r = reply as Record<string, unknown>;
+  if (!Number.isInteger(r.device_group_id) || !Number.isInteger(r.prune_id)) return null;
+  const ids = (list: unknown, name: string, id: string): Record<string, number> => {
+    const out: Record<string, number> = {};
+    if (Array.isArray(list)) {
+      for (const item of list) {
+        const o = item as Record<string, unknown> | null;
+        if (o && typeof o[name] === 'string' && Number.isInteger(o[id])) out[o[name] as string] = o[id] as number;
+      }
+    }
+    return out;
+  };
+  return {
+    device_group_id: r.device_group_id as number,
+    prune_id: r.prune_id as number,
+    apps: ids(r.apps, 'app_name', 'app_id'),
+    cron_jobs: ids(r.cron_jobs, 'cron_job_name', 'cron_job_id'),
+  };
+}
+
+function isIds(v: unknown): v is ConfigIds {
+  if (typeof v !== 'object' || v === null) return false;
+  const o = v as Record<string, unknown>;
+  return Number.isInteger(o.device_group_id) && Number.isInteger(o.prune_id) && typeof o.apps === 'object' && typeof o.cron_jobs === 'object';
+}
+
+/**
+ * The index entry a report makes. An original 2.x worker applies what it fetched at once,
+ * so its stored config (current_device_group_config.reply) stands for both applied and desired.
+ */
+export function summarizeReport(report: IncomingReport, receivedAt: number): DeviceRecord {
+  const legacy = idsOfInfo((report.current_device_group_config as { reply?: unknown } | null | undefined)?.reply);
+  const applied = isIds(report.applied) ? report.applied : legacy;
+  const desired = report.desired === null || isIds(report.desired) ? (report.desired ?? null) : legacy;
+  const lastError = report.last_error as Report['last_error'] | undefined;
+  return {
+    hostname: report.hostname,
+    device_group: report.device_group,
+    last_seen: report.report_creation_time,
+    received_at: receivedAt,
+    report_id: report.report_id ?? null,
+    worker_version: typeof report.worker_version === 'string' ? report.worker_version : null,
+    applied,
+    desired: report.desired === undefined ? legacy : desired,
+    apps_state: typeof report.apps_state === 'object' && report.apps_state !== null ? (report.apps_state as Record<string, AppState>) : {},
+    last_error: typeof lastError === 'object' && lastError !== null ? lastError : null,
+    spool_dropped: Number.isSafeInteger(report.spool_dropped) ? (report.spool_dropped as number) : 0,
+  };
+}
+
+export interface DeviceQuery {
+  pageSize: number;
+  /** Only devices whose hostname sorts after this one (the previous page's last_id). */
+  afterHostname?: string;
+  deviceGroup?: string;
+}

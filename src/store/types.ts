@@ -5,7 +5,7 @@ import type { AppDoc } from '../model/app.ts';
 import type { CronJobDoc } from '../model/cronJob.ts';
 import type { DeviceGroupDoc } from '../model/deviceGroup.ts';
 import type { UserGroupDoc, UserRecord } from '../model/user.ts';
-import type { ReportQuery } from '../model/report.ts';
+import type { DeviceQuery, DeviceRecord, IncomingReport, ReportQuery } from '../model/report.ts';
 
 export interface Docs {
   apps: AppDoc;
@@ -92,7 +92,17 @@ export interface Store {
   /** The user groups that list this user in group_members. */
   groupsOf(userName: string): Promise<UserGroupDoc[]>;
 
-  insertReports(reports: Record<string, unknown>[], now: Date): Promise<void>;
+  /**
+   * Stores the reports in one write. Idempotent on report_id: a report whose id is already
+   * stored is skipped (counted in `duplicates`). Moves each device's index entry forward
+   * (never back: a report older than the device's latest one leaves the entry as it is).
+   */
+  insertReports(reports: IncomingReport[], now: Date): Promise<{ inserted: number; duplicates: number }>;
+  /** Deletes reports stored before `before` (retention); returns how many. Device entries stay. */
+  purgeReports(before: Date): Promise<number>;
+  /** The device index, ordered by hostname. */
+  listDevices(query: DeviceQuery): Promise<DeviceRecord[]>;
+  getDevice(hostname: string): Promise<DeviceRecord | null>;
   queryReports(query: ReportQuery): Promise<StoredReport[]>;
   /** Is this a well-formed report id (a last_id) for this store? */
   isReportId(id: string): boolean;

@@ -62,7 +62,8 @@ export function workerConfig(managerUrl: string, deviceGroup: string, stateDir: 
     stateDir,
     dockerSocket: SOCKET,
     logLevel: 'silent',
-    reportingRequested: false,
+    deviceName: 'test-device',
+    reporting: { transport: 'none', onUpdateOnly: false, minIntervalSeconds: 0, spoolMax: 1000, failHard: true, kafka: null },
     ...overrides,
   };
 }

@@ -1,0 +1,46 @@
+// The reporter's settings: the original reporter's names (KAFKA_*, MONGO_REPORT_TTL, ...)
+// plus where our store is and how batches are made.
+
+import { ConfigError } from '../errors.ts';
+import { KAFKA_OPTIONS, kafkaSettingsOf, type KafkaSettings } from './kafka.ts';
+import { LOG_LEVELS, STORE_OPTIONS, storeConfigOf, type StoreConfig } from './manager.ts';
+import { readConfigFile, resolve, type OptionDef, type Sources } from './options.ts';
+
+export const REPORTER_OPTIONS: readonly OptionDef[] = [
+  ...KAFKA_OPTIONS,
+  { key: 'kafka_group_id', flag: 'kafka-group-id', env: ['KAFKA_GROUP_ID'], type: 'string', default: 'nebula-reporter-group', describe: 'the consumer group reporters share' },
+  { key: 'kafka_auto_offset_reset', flag: 'kafka-auto-offset-reset', env: ['KAFKA_AUTO_OFFSET_RESET'], type: 'enum', choices: ['earliest', 'latest'], default: 'earliest', describe: 'where a new consumer group starts' },
+  { key: 'batch_size', flag: 'batch-size', env: ['NEBULA_REPORTER_BATCH_SIZE'], type: 'int', min: 1, max: 100_000, default: 500, describe: 'most reports stored in one write' },
+  { key: 'batch_wait_ms', flag: 'batch-wait-ms', env: ['NEBULA_REPORTER_BATCH_WAIT_MS'], type: 'int', min: 0, max: 60_000, default: 500, describe: 'longest a report waits for its batch to fill, in milliseconds' },
+  { key: 'log_level', flag: 'log-level', env: ['NEBULA_LOG_LEVEL', 'LOG_LEVEL'], type: 'enum', choices: LOG_LEVELS, default: 'info', describe: 'log level' },
+  ...STORE_OPTIONS,
+];
+
+export interface ReporterConfig extends StoreConfig {
+  kafka: KafkaSettings;
+  groupId: string;
+  autoOffsetReset: 'earliest' | 'latest';
+  batchSize: number;
+  batchWaitMs: number;
+  logLevel: (typeof LOG_LEVELS)[number];
+}
+
+export function loadReporterConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): ReporterConfig {
+  const configPath = (flags.config as string | undefined) ?? env.NEBULA_CONFIG;
+  const sources: Sources = { flags, env };
+  if (configPath) sources.file = readConfigFile(configPath, REPORTER_OPTIONS);
+  const v = resolve(REPORTER_OPTIONS, sources);
+  const kafka = kafkaSettingsOf(v);
+  if (kafka === null) throw new ConfigError('kafka_bootstrap_servers', 'is required (--kafka-bootstrap-servers or KAFKA_BOOTSTRAP_SERVERS)');
+  const groupId = String(v.kafka_group_id);
+  if (groupId.length === 0 || groupId.length > 255) throw new ConfigError('kafka_group_id', 'must be 1-255 characters');
+  return {
+    ...storeConfigOf(v),
+    kafka,
+    groupId,
+    autoOffsetReset: v.kafka_auto_offset_reset as ReporterConfig['autoOffsetReset'],
+    batchSize: Number(v.batch_size),
+    batchWaitMs: Number(v.batch_wait_ms),
+    logLevel: v.log_level as ReporterConfig['logLevel'],
+  };
+}
