@@ -27,6 +27,8 @@ export interface ContainerHealth {
   health: string;
   startedAt: string;
   lastHealthOutput: string;
+  /** Restarts the engine made under the container's restart policy. */
+  restartCount: number;
 }
 
 /** The engine could not be reached (socket gone, daemon down). */
@@ -214,7 +216,18 @@ export class Engine {
       health: info.State.Health?.Status ?? 'none',
       startedAt: info.State.StartedAt,
       lastHealthOutput: (log.at(-1)?.Output ?? '').trim().slice(0, 500),
+      restartCount: info.RestartCount ?? 0,
     };
+  }
+
+  /** The engine's raw stats object of a container, one sample (what reports carry); null if it is gone. */
+  async stats(id: string): Promise<Record<string, unknown> | null> {
+    try {
+      return (await Engine.call(() => this.docker.getContainer(id).stats({ stream: false, 'one-shot': true } as { stream: false }))) as unknown as Record<string, unknown>;
+    } catch (err) {
+      if (err instanceof EngineUnavailableError) throw err;
+      return null; // removed meanwhile
+    }
   }
 
   /** Removes every image no container uses (not only dangling ones), as the original's fixed prune. */

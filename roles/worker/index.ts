@@ -13,6 +13,10 @@ import { HealthMonitor } from './health.ts';
 import { RegistryAuths } from './registry.ts';
 import { WorkerState } from './state.ts';
 import { SyncLoop } from './sync.ts';
+import { Reporting } from './reporting.ts';
+import { collectReport, CpuSampler, idsOfApplied } from './report.ts';
+import { HttpReportTransport } from '../../src/reports/http.ts';
+import type { ReportTransport } from '../../src/reports/transport.ts';
 
 export interface Worker {
   state: WorkerState;
@@ -21,6 +25,8 @@ export interface Worker {
   executor: Executor;
   scheduler: CronScheduler;
   health: HealthMonitor;
+  /** Null when reporting is off (--report-transport none). */
+  reporting: Reporting | null;
   /** Stops the loops; containers keep running (that is the point). */
   stop(): Promise<void>;
 }
@@ -34,6 +40,8 @@ export interface WorkerDeps {
   clock?: Clock;
   host?: { cpuCores: number; memoryMb: number };
   engineGraceMs?: number;
+  /** The Kafka transport (runWorker makes it); http is made here from the manager client. */
+  reportTransport?: ReportTransport;
 }
 
 export function hostFacts(): { cpuCores: number; memoryMb: number } {
@@ -47,6 +55,7 @@ export function createWorker(deps: WorkerDeps): Worker {
   const scheduler = new CronScheduler({ engine, registry, state, log, clock, onFatal });
   const client = new ManagerClient({ baseUrl: config.managerUrl, auth: config.auth, requestTimeoutMs: config.requestTimeoutSeconds * 1000 });
   const stopping = new AbortController();
+  const host = deps.host ?? hostFacts();
   const executor = new Executor({
     engine,
     registry,
@@ -58,6 +67,7 @@ export function createWorker(deps: WorkerDeps): Worker {
     rollingSettleSeconds: config.rollingSettleSeconds,
     signal: stopping.signal,
   });
+  const reporting = makeReporting(deps, client, executor, host, clock);
   const sync = new SyncLoop({
     deviceGroup: config.deviceGroup,
     client,
@@ -67,17 +77,19 @@ export function createWorker(deps: WorkerDeps): Worker {
     scheduler,
     log,
     clock,
-    host: deps.host ?? hostFacts(),
+    host,
     checkInMs: config.checkInSeconds * 1000,
     longPollWaitSeconds: config.longPollWaitSeconds,
     engineGraceMs: deps.engineGraceMs ?? 60_000,
     onFatal,
+    onReconciled: () => reporting?.nudge(),
   });
   const health = new HealthMonitor({ engine, state, log, clock });
   const healthTimer = setInterval(() => {
     health.checkOnce().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'health check failed'));
   }, config.healthIntervalSeconds * 1000);
   healthTimer.unref();
+  reporting?.start();
   sync.start();
   return {
     state,
@@ -86,13 +98,52 @@ export function createWorker(deps: WorkerDeps): Worker {
     executor,
     scheduler,
     health,
+    reporting,
     async stop() {
       clearInterval(healthTimer);
       stopping.abort();
       await sync.stop();
       await scheduler.stop();
+      await reporting?.stop();
     },
   };
+}
+
+function makeReporting(
+  deps: WorkerDeps,
+  client: ManagerClient,
+  executor: Executor,
+  host: { cpuCores: number; memoryMb: number },
+  clock: Clock,
+): Reporting | null {
+  const { config, state, engine, log, onFatal } = deps;
+  const settings = config.reporting;
+  if (settings.transport === 'none') return null;
+  let transport: ReportTransport;
+  if (settings.transport === 'http') transport = new HttpReportTransport(client);
+  else if (deps.reportTransport) transport = deps.reportTransport;
+  else throw new Error('the kafka report transport must be given to createWorker');
+  const cpu = new CpuSampler();
+  return new Reporting({
+    state,
+    transport,
+    collect: (updated) =>
+      collectReport(
+        { engine, state, failures: () => executor.failed(), cpu, host, deviceName: config.deviceName, deviceGroup: config.deviceGroup, now: () => clock.now() },
+        updated,
+      ),
+    fingerprint: () => ({
+      ids: JSON.stringify(idsOfApplied(state.applied())),
+      rest: JSON.stringify([...executor.failed()].map(([app, f]) => [app, f.reason])),
+    }),
+    log,
+    clock,
+    intervalMs: config.checkInSeconds * 1000,
+    minIntervalMs: settings.minIntervalSeconds * 1000,
+    onUpdateOnly: settings.onUpdateOnly,
+    spoolMax: settings.spoolMax,
+    onFatal,
+  });
 }
 
 /** `nebula worker`: runs until SIGTERM/SIGINT. */

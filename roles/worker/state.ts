@@ -22,9 +22,18 @@ const MIGRATIONS = [
     detail TEXT NOT NULL
   );
   `,
+  // 2: the report spool: reports wait here until the transport has delivered them.
+  `
+  CREATE TABLE spool (id INTEGER PRIMARY KEY AUTOINCREMENT, report TEXT NOT NULL);
+  `,
 ];
 
 const MAX_EVENTS = 5000;
+
+export interface SpooledReport {
+  id: number;
+  report: string;
+}
 
 export type EventKind = 'health-restart' | 'app-failed' | 'app-recovered' | 'cron-run' | 'cron-skipped' | 'cron-failed' | 'pruned';
 
@@ -119,6 +128,61 @@ export class WorkerState {
       const sql = `SELECT at, kind, subject, detail FROM events ${kind ? 'WHERE kind = ?' : ''} ORDER BY id`;
       return this.db.prepare(sql).all(...(kind ? [kind] : [])) as WorkerEvent[];
     });
+  }
+
+  /**
+   * Adds a report (JSON) to the spool. When the spool then holds more than `max`, the oldest
+   * are dropped and counted (spoolDropped). Returns how many were dropped by this call.
+   */
+  spoolAdd(report: string, max: number): number {
+    return guard('spool a report', () =>
+      this.db
+        .transaction(() => {
+          this.db.prepare('INSERT INTO spool (report) VALUES (?)').run(report);
+          const size = this.db.prepare('SELECT COUNT(*) FROM spool').pluck().get() as number;
+          const excess = size - max;
+          if (excess <= 0) return 0;
+          this.db.prepare('DELETE FROM spool WHERE id IN (SELECT id FROM spool ORDER BY id LIMIT ?)').run(excess);
+          const dropped = Number(this.read('spool_dropped') ?? '0') + excess;
+          this.write({ spool_dropped: String(dropped) });
+          return excess;
+        })
+        .immediate(),
+    );
+  }
+
+  /** The oldest spooled reports, oldest first. */
+  spoolPeek(limit: number): SpooledReport[] {
+    return guard('read the spool', () => this.db.prepare('SELECT id, report FROM spool ORDER BY id LIMIT ?').all(limit) as SpooledReport[]);
+  }
+
+  /** Forgets delivered reports. */
+  spoolDelete(ids: readonly number[]): void {
+    guard('delete delivered reports', () => {
+      const del = this.db.prepare('DELETE FROM spool WHERE id = ?');
+      this.db.transaction(() => {
+        for (const id of ids) del.run(id);
+      })();
+    });
+  }
+
+  /** Counts a report dropped for good (one the receiver refuses as malformed). */
+  spoolDiscard(id: number): void {
+    guard('discard a report', () =>
+      this.db.transaction(() => {
+        this.db.prepare('DELETE FROM spool WHERE id = ?').run(id);
+        this.write({ spool_dropped: String(Number(this.read('spool_dropped') ?? '0') + 1) });
+      })(),
+    );
+  }
+
+  spoolSize(): number {
+    return guard('read the spool', () => this.db.prepare('SELECT COUNT(*) FROM spool').pluck().get() as number);
+  }
+
+  /** Reports dropped from the spool since this state file was created. */
+  spoolDropped(): number {
+    return guard('read the spool', () => Number(this.read('spool_dropped') ?? '0'));
   }
 
   close(): void {

@@ -29,6 +29,8 @@ export interface SyncDeps {
   /** How long the engine may stay unreachable before the worker gives up. */
   engineGraceMs: number;
   onFatal: (err: unknown) => void;
+  /** Called after every reconcile that completed (reporting listens). */
+  onReconciled?: () => void;
 }
 
 export function observe(containers: EngineContainer[]): ObservedContainer[] {
@@ -108,6 +110,7 @@ export class SyncLoop {
       await scheduler.cleanup();
       this.engineDownSince = null;
       this.lastReconcile = clock.now();
+      this.deps.onReconciled?.();
     } catch (err) {
       if (err instanceof EngineUnavailableError) {
         this.engineDownSince ??= clock.now();

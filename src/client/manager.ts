@@ -80,11 +80,18 @@ export class ManagerClient {
     return headers;
   }
 
-  private async get(path: string, extraHeaders: Record<string, string>, timeoutMs: number, signal?: AbortSignal): Promise<Response> {
+  private async request(
+    path: string,
+    init: { method?: string; body?: string; headers?: Record<string, string> },
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<Response> {
     const timeout = AbortSignal.timeout(timeoutMs);
     try {
       return await fetch(`${this.options.baseUrl}${path}`, {
-        headers: { ...this.headers(), ...extraHeaders },
+        method: init.method ?? 'GET',
+        ...(init.body !== undefined ? { body: init.body } : {}),
+        headers: { ...this.headers(), ...init.headers },
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       });
     } catch (err) {
@@ -102,7 +109,7 @@ export class ManagerClient {
     if (options.etag) headers['if-none-match'] = options.etag;
     const query = longPoll > 0 ? `?wait=${longPoll}` : '';
     const path = `/api/v2/device_groups/${encodeURIComponent(deviceGroup)}/info${query}`;
-    const response = await this.get(path, headers, this.options.requestTimeoutMs + longPoll * 1000, options.signal);
+    const response = await this.request(path, { headers }, this.options.requestTimeoutMs + longPoll * 1000, options.signal);
     if (response.status === 304) {
       await response.body?.cancel();
       return { kind: 'unchanged' };
@@ -119,5 +126,30 @@ export class ManagerClient {
       return { kind: 'denied', status: response.status, code: isObject(body) && typeof body.code === 'string' ? body.code : undefined };
     }
     throw new ManagerUnavailableError(`the manager answered ${response.status}`);
+  }
+
+  /**
+   * Posts device reports (POST /api/v2/reports). Resolves once the manager has stored them;
+   * `refused` when it rejects them as they are (retrying the same cannot help).
+   */
+  async postReports(reports: readonly unknown[], signal?: AbortSignal): Promise<{ kind: 'stored'; stored: number; duplicates: number } | { kind: 'refused'; status: number; code: string | undefined }> {
+    const response = await this.request(
+      '/api/v2/reports',
+      { method: 'POST', body: JSON.stringify(reports), headers: { 'content-type': 'application/json' } },
+      this.options.requestTimeoutMs,
+      signal,
+    );
+    let body: unknown;
+    try {
+      body = await response.json();
+    } catch (err) {
+      throw new ManagerUnavailableError(`the manager answered ${response.status} without JSON`, { cause: err });
+    }
+    if (response.status === 200 && isObject(body)) {
+      return { kind: 'stored', stored: Number(body.stored ?? 0), duplicates: Number(body.duplicates ?? 0) };
+    }
+    const code = isObject(body) && typeof body.code === 'string' ? body.code : undefined;
+    if (response.status === 400 || response.status === 413) return { kind: 'refused', status: response.status, code };
+    throw new ManagerUnavailableError(`the manager answered ${response.status}${code ? ` (${code})` : ''} to a report`);
   }
 }
