@@ -43,6 +43,7 @@ export class Reporting {
   private drainLoop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
   private failures = 0;
+  private madeCount = 0;
 
   constructor(deps: ReportingDeps) {
     this.deps = deps;
@@ -54,6 +55,11 @@ export class Reporting {
     this.timer = setInterval(() => this.tick('check-in'), this.deps.intervalMs);
     this.timer.unref();
     this.drainLoop = this.drain().catch((err: unknown) => this.deps.onFatal(err));
+  }
+
+  /** Reports written to the spool since this worker started. */
+  get made(): number {
+    return this.madeCount;
   }
 
   /** After a reconcile: report now if anything changed (subject to the minimum interval). */
@@ -97,6 +103,7 @@ export class Reporting {
     }
     const report = await this.deps.collect(ids !== this.lastIds);
     const dropped = this.deps.state.spoolAdd(JSON.stringify(report), this.deps.spoolMax);
+    this.madeCount += 1;
     if (dropped > 0) this.deps.log.warn({ dropped, spool_max: this.deps.spoolMax }, 'report spool full: dropped the oldest reports');
     this.lastReportAt = clock.now();
     this.lastIds = ids;

@@ -4,6 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ReportTransport } from '../../src/reports/transport.ts';
 import type { WorkerConfig } from '../../src/config/worker.ts';
 import { LABELS } from '../../src/diff/containers.ts';
 import { createLogger } from '../../src/log.ts';
@@ -71,7 +72,13 @@ export function workerConfig(managerUrl: string, deviceGroup: string, stateDir: 
 export async function startWorker(
   managerUrl: string,
   deviceGroup: string,
-  options: { overrides?: Partial<WorkerConfig>; stateDir?: string; engineGraceMs?: number; host?: { cpuCores: number; memoryMb: number } } = {},
+  options: {
+    overrides?: Partial<WorkerConfig>;
+    stateDir?: string;
+    engineGraceMs?: number;
+    host?: { cpuCores: number; memoryMb: number };
+    reportTransport?: ReportTransport;
+  } = {},
 ): Promise<TestWorker> {
   let stateDir = options.stateDir;
   if (stateDir === undefined) {
@@ -89,6 +96,7 @@ export async function startWorker(
     onFatal: (err) => fatal.push(err),
     ...(options.engineGraceMs !== undefined ? { engineGraceMs: options.engineGraceMs } : {}),
     ...(options.host ? { host: options.host } : {}),
+    ...(options.reportTransport ? { reportTransport: options.reportTransport } : {}),
   });
   let stopped = false;
   return {
