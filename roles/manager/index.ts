@@ -1,9 +1,10 @@
-// The manager's composition: config -> logger -> store -> auth, cache, change watcher ->
-// HTTP server; and its lifecycle (graceful SIGTERM, fail hard on a broken store).
+// The manager's composition: config -> logger -> store -> auth, cache, change watcher,
+// report retention -> HTTP server; and its lifecycle (graceful SIGTERM, fail hard on a broken store).
 
 import type { FastifyInstance } from 'fastify';
 import type { ManagerConfig } from '../../src/config/manager.ts';
 import { createLogger, type Logger } from '../../src/log.ts';
+import { startRetention } from '../../src/reports/retention.ts';
 import { SqliteStore } from '../../src/store/sqlite/index.ts';
 import type { Store } from '../../src/store/types.ts';
 import { Authenticator } from './auth.ts';
@@ -45,6 +46,7 @@ export function createManager(deps: ManagerDeps): Manager {
     isShuttingDown: () => shuttingDown,
   });
   watcher.start();
+  const retention = startRetention({ store, ttlSeconds: config.reportTtlSeconds, log, onFatal: deps.onFatal });
   return {
     app,
     store,
@@ -60,6 +62,7 @@ export function createManager(deps: ManagerDeps): Manager {
       cut.unref();
       await closing;
       clearTimeout(cut);
+      await retention.stop();
       await store.close();
     },
   };

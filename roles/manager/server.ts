@@ -12,6 +12,7 @@ import { cronJobRoutes } from './routes/cron-jobs.ts';
 import { userRoutes } from './routes/users.ts';
 import { userGroupRoutes } from './routes/user-groups.ts';
 import { statusRoutes } from './routes/status.ts';
+import { reportRoutes } from './routes/reports.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -103,6 +104,7 @@ export function buildServer(ctx: ManagerContext): FastifyInstance {
   app.setNotFoundHandler((_request, reply) => sendError(reply, new NebulaError('ROUTE_NOT_FOUND')));
 
   statusRoutes(app, ctx);
+  reportRoutes(app, ctx);
   appRoutes(app, ctx);
   deviceGroupRoutes(app, ctx);
   cronJobRoutes(app, ctx);

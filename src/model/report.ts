@@ -242,4 +242,6 @@ export interface DeviceQuery {
   /** Only devices whose hostname sorts after this one (the previous page's last_id). */
   afterHostname?: string;
   deviceGroup?: string;
+  /** Only devices of these groups (the groups a caller may read; absent: all). */
+  inGroups?: readonly string[];
 }

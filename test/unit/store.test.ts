@@ -1,5 +1,6 @@
 // The embedded SQLite store on a real temp file: documents, atomic updates, cascades, the
-// change sequence, users' token digests, restarts, migrations, failures and reports.
+// change sequence, users' token digests, restarts, migrations, failures, reports and the
+// device index.
 
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,8 +14,9 @@ import { cronJobFieldsFromBody, newCronJob } from '../../src/model/cronJob.ts';
 import { newDeviceGroup } from '../../src/model/deviceGroup.ts';
 import type { UserGroupDoc, UserRecord } from '../../src/model/user.ts';
 import { SqliteStore } from '../../src/store/sqlite/index.ts';
-import { SCHEMA_VERSION } from '../../src/store/sqlite/migrations.ts';
+import { MIGRATIONS, runMigrations, SCHEMA_VERSION } from '../../src/store/sqlite/migrations.ts';
 import type { WriteResult } from '../../src/store/types.ts';
+import { summarizeReport, type IncomingReport } from '../../src/model/report.ts';
 
 const app = (name: string) => newApp(name, appFieldsFromBody({ docker_image: `img/${name}:1` }, 'create'));
 const cron = (name: string) => newCronJob(name, cronJobFieldsFromBody({ docker_image: `img/${name}:1`, schedule: '@hourly' }, 'create'));
@@ -207,10 +209,14 @@ describe('change sequence', () => {
     await store.usersByTokenLookup('aaaaaa');
     await store.usersWithoutTokenLookup();
     await store.queryReports({ pageSize: 10 });
+    await store.listDevices({ pageSize: 10 });
+    await store.getDevice('h');
     await store.ping();
     await still('reads');
-    await store.insertReports([{ hostname: 'h', device_group: 'g' }], new Date());
+    await store.insertReports([{ report_id: 'r1', hostname: 'h', device_group: 'g', report_creation_time: 1 }], new Date());
     await still('insertReports');
+    await store.purgeReports(new Date(Date.now() + 60_000));
+    await still('purgeReports');
     await store.setTokenLookup('u', 'bbbbbb');
     await still('setTokenLookup');
 
@@ -289,7 +295,8 @@ describe('restarts and migrations', () => {
     ok(await store.create('apps', app('a')));
     ok(await store.create('device_groups', group('g', ['a'])));
     ok(await store.create('users', user('u', 'abc123')));
-    await store.insertReports([{ hostname: 'h' }], new Date(1_700_000_000_000));
+    const report = { report_id: 'r1', hostname: 'h', device_group: 'g', report_creation_time: 1000 };
+    await store.insertReports([report], new Date(1_700_000_000_000));
     const seq = await store.changeSeq();
     await store.close();
     store = SqliteStore.open(file);
@@ -297,7 +304,9 @@ describe('restarts and migrations', () => {
     assert.deepEqual(await store.get('device_groups', 'g'), group('g', ['a']));
     assert.deepEqual((await store.usersByTokenLookup('abc123')).map((u) => u.user_name), ['u']);
     assert.equal(await store.changeSeq(), seq);
-    assert.deepEqual((await store.queryReports({ pageSize: 10 })).map((r) => r.report), [{ hostname: 'h' }]);
+    assert.deepEqual((await store.queryReports({ pageSize: 10 })).map((r) => r.report), [report]);
+    assert.deepEqual(await store.getDevice('h'), summarizeReport(report, 1_700_000_000_000));
+    assert.deepEqual(await store.insertReports([report], new Date()), { inserted: 0, duplicates: 1 }, 'dedup survives a restart');
   });
 
   test('reopening keeps user_version at the schema version', async () => {
@@ -346,7 +355,11 @@ describe('failures are fatal', () => {
     await assertFatal(store.update('apps', 'a', { running: false }));
     await assertFatal(store.delete('apps', 'a'));
     await assertFatal(store.pruneAll());
-    await assertFatal(store.insertReports([{ hostname: 'h' }], new Date()));
+    await assertFatal(store.insertReports([{ hostname: 'h', device_group: 'g', report_creation_time: 1 }], new Date()));
+    await assertFatal(store.purgeReports(new Date()));
+    await assertFatal(store.listDevices({ pageSize: 10 }));
+    await assertFatal(store.getDevice('h'));
+    await assertFatal(store.queryReports({ pageSize: 10 }));
     await assertFatal(store.setTokenLookup('u', 'abcdef'));
     await assertFatal(store.get('apps', 'a'));
     await assertFatal(store.changeSeq());
@@ -369,12 +382,13 @@ describe('reports', () => {
   const NOW = new Date(1_700_000_000_000);
 
   beforeEach(async () => {
-    const reports: Record<string, unknown>[] = [];
+    const reports: IncomingReport[] = [];
     for (let i = 0; i < 25; i++) {
       reports.push({ hostname: `h${i % 3}`, device_group: i % 2 === 0 ? 'even' : 'odd', report_creation_time: 1000 + i, updated: i % 5 === 0, n: i });
     }
     await store.insertReports(reports, NOW);
-    await store.insertReports([{ n: 25, report_creation_time: 'late', updated: 'yes' }], new Date(NOW.getTime() + 5000));
+    // An original 2.x worker's report may lack `updated` (and report_id): stored, never matched by it.
+    await store.insertReports([{ hostname: 'late', device_group: 'late', n: 25, report_creation_time: 2000 }], new Date(NOW.getTime() + 5000));
   });
 
   const ns = (rs: { report: Record<string, unknown> }[]) => rs.map((r) => r.report.n);
@@ -405,11 +419,11 @@ describe('reports', () => {
     assert.equal((await store.queryReports({ pageSize: 100, updated: false })).length, 20);
     const t = (op: 'eq' | 'gt' | 'lt' | 'gte' | 'lte' | 'ne', value: number) => store.queryReports({ pageSize: 100, creationTime: { op, value } });
     assert.deepEqual(ns(await t('eq', 1003)), [3]);
-    assert.deepEqual(ns(await t('gt', 1022)), [23, 24]);
-    assert.deepEqual(ns(await t('gte', 1023)), [23, 24]);
+    assert.deepEqual(ns(await t('gt', 1022)), [23, 24, 25]);
+    assert.deepEqual(ns(await t('gte', 1023)), [23, 24, 25]);
     assert.deepEqual(ns(await t('lt', 1002)), [0, 1]);
     assert.deepEqual(ns(await t('lte', 1001)), [0, 1]);
-    assert.equal((await t('ne', 1003)).length, 24);
+    assert.equal((await t('ne', 1003)).length, 25);
     assert.deepEqual(ns(await store.queryReports({ pageSize: 2, deviceGroup: 'even', creationTime: { op: 'gte', value: 1010 } })), [10, 12]);
     assert.deepEqual(await store.queryReports({ pageSize: 10, hostname: 'nobody' }), []);
   });
@@ -426,5 +440,125 @@ describe('reports', () => {
     for (const bad of ['', 'xyz', '0123456789ABCDEF01234567', '0123456789abcdef0123456', '0123456789abcdef012345678']) {
       assert.equal(store.isReportId(bad), false, bad);
     }
+  });
+});
+
+describe('report ingestion and the device index', () => {
+  const AT = new Date(1_700_000_000_000);
+  const report = (id: string | undefined, hostname: string, time: number, extra: Record<string, unknown> = {}): IncomingReport => ({
+    ...(id !== undefined ? { report_id: id } : {}),
+    hostname,
+    device_group: 'g',
+    report_creation_time: time,
+    ...extra,
+  });
+  const storedIds = async (hostname?: string) =>
+    (await store.queryReports({ pageSize: 1000, ...(hostname !== undefined ? { hostname } : {}) })).map((r) => r.report.report_id ?? null);
+
+  test('idempotent on report_id: across calls and within a batch; reports without one are all kept', async () => {
+    assert.deepEqual(await store.insertReports([report('a', 'h', 1), report('b', 'h', 2)], AT), { inserted: 2, duplicates: 0 });
+    assert.deepEqual(await store.insertReports([report('a', 'h', 1)], AT), { inserted: 0, duplicates: 1 });
+    assert.deepEqual(await store.insertReports([report('b', 'h', 2), report('c', 'h', 3), report('c', 'h', 3)], AT), { inserted: 1, duplicates: 2 });
+    assert.deepEqual(await store.insertReports([report(undefined, 'h', 4), report(undefined, 'h', 4)], AT), { inserted: 2, duplicates: 0 });
+    assert.deepEqual(await store.insertReports([], AT), { inserted: 0, duplicates: 0 });
+    assert.deepEqual(await storedIds(), ['a', 'b', 'c', null, null]);
+  });
+
+  test('a duplicate does not touch the device entry, even when it carries other content', async () => {
+    await store.insertReports([report('a', 'h', 10, { worker_version: '1.0.0' })], AT);
+    await store.insertReports([report('a', 'h', 20, { worker_version: '9.9.9' })], new Date(AT.getTime() + 1000));
+    const device = await store.getDevice('h');
+    assert.equal(device?.last_seen, 10);
+    assert.equal(device?.worker_version, '1.0.0');
+    assert.equal(device?.received_at, AT.getTime());
+  });
+
+  test('the device entry is the summary of its latest report by creation time, and only moves forward', async () => {
+    const first = report('r100', 'h', 100, { worker_version: '1.0.0' });
+    await store.insertReports([first], AT);
+    assert.deepEqual(await store.getDevice('h'), summarizeReport(first, AT.getTime()));
+
+    // Older, from a spool draining late: stored, but the entry stays.
+    await store.insertReports([report('r90', 'h', 90)], new Date(AT.getTime() + 1000));
+    assert.equal((await store.getDevice('h'))?.report_id, 'r100');
+    assert.deepEqual(await storedIds('h'), ['r100', 'r90']);
+
+    // The same second: the later arrival wins.
+    await store.insertReports([report('r100b', 'h', 100)], AT);
+    assert.equal((await store.getDevice('h'))?.report_id, 'r100b');
+
+    // Out of order inside one batch; and the device moved to another group.
+    const moved = report('r120', 'h', 120, { device_group: 'other' });
+    await store.insertReports([moved, report('r110', 'h', 110)], new Date(AT.getTime() + 2000));
+    assert.deepEqual(await store.getDevice('h'), summarizeReport(moved, AT.getTime() + 2000));
+    assert.deepEqual((await store.listDevices({ pageSize: 10, deviceGroup: 'g' })).map((d) => d.hostname), []);
+    assert.deepEqual((await store.listDevices({ pageSize: 10, deviceGroup: 'other' })).map((d) => d.hostname), ['h']);
+    assert.equal(await store.getDevice('nobody'), null);
+  });
+
+  test('listDevices: by hostname, paged after a hostname, filtered by group and by allowed groups', async () => {
+    const hosts = ['till-07', 'till-01', 'kiosk-2', 'till-03', 'kiosk-1', 'till-10', 'till-05'];
+    await store.insertReports(
+      hosts.map((h, i) => report(`r-${h}`, h, 1000 + i, { device_group: h.startsWith('till') ? 'tills' : 'kiosks' })),
+      AT,
+    );
+    const names = async (q: Parameters<SqliteStore['listDevices']>[0]) => (await store.listDevices(q)).map((d) => d.hostname);
+    const pages: string[][] = [];
+    let after: string | undefined;
+    for (;;) {
+      const page = await names({ pageSize: 3, ...(after !== undefined ? { afterHostname: after } : {}) });
+      if (page.length === 0) break;
+      pages.push(page);
+      after = page.at(-1);
+    }
+    assert.deepEqual(pages, [['kiosk-1', 'kiosk-2', 'till-01'], ['till-03', 'till-05', 'till-07'], ['till-10']]);
+    assert.deepEqual(await names({ pageSize: 2, deviceGroup: 'tills', afterHostname: 'till-03' }), ['till-05', 'till-07']);
+    assert.deepEqual(await names({ pageSize: 100, inGroups: ['kiosks', 'nowhere'] }), ['kiosk-1', 'kiosk-2']);
+    assert.deepEqual(await names({ pageSize: 100, inGroups: [] }), []);
+    assert.deepEqual(await names({ pageSize: 100, inGroups: ['kiosks'], deviceGroup: 'tills' }), []);
+    assert.equal((await store.listDevices({ pageSize: 100 }))[0]?.device_group, 'kiosks');
+  });
+
+  test('purgeReports deletes by insert time, in chunks, and leaves the device entries', async () => {
+    const t = (s: number) => new Date(AT.getTime() + s * 1000);
+    // Over two purge chunks of old reports (legacy ones, without report_id), then newer ones.
+    const old = Array.from({ length: 11_000 }, (_, i) => report(undefined, `old-${i % 7}`, i));
+    await store.insertReports(old, t(0));
+    await store.insertReports([report('mid', 'h', 1)], t(10));
+    await store.insertReports([report('new', 'h', 2)], t(20));
+
+    assert.equal(await store.purgeReports(t(0)), 0, 'strictly before');
+    assert.equal(await store.purgeReports(t(10)), 11_000);
+    assert.deepEqual(await storedIds(), ['mid', 'new']);
+    assert.equal(await store.purgeReports(t(10)), 0);
+    assert.equal(await store.purgeReports(t(20.001)), 2);
+    assert.deepEqual(await storedIds(), []);
+    assert.equal((await store.listDevices({ pageSize: 100 })).length, 8, 'device entries stay');
+    assert.equal((await store.getDevice('h'))?.report_id, 'new');
+    // A purged report_id is no longer known: sent again (after the TTL), it is stored again.
+    assert.deepEqual(await store.insertReports([report('new', 'h', 2)], t(30)), { inserted: 1, duplicates: 0 });
+  });
+
+  test('a version 1 database migrates: its reports stay (without report_id) and ingestion works', async () => {
+    await store.close();
+    const v1 = join(dir, 'v1.db');
+    const db = new Database(v1);
+    runMigrations(db, MIGRATIONS.slice(0, 1));
+    db.prepare('INSERT INTO reports (inserted_at, device_group, hostname, report_creation_time, updated, doc) VALUES (?, ?, ?, ?, ?, ?)').run(
+      AT.getTime(),
+      'g',
+      'h',
+      5,
+      1,
+      JSON.stringify({ report_id: 'x', hostname: 'h', device_group: 'g', report_creation_time: 5, updated: true }),
+    );
+    db.close();
+    store = SqliteStore.open(v1);
+    assert.deepEqual((await store.queryReports({ pageSize: 10 })).map((r) => r.report.report_id), ['x']);
+    assert.equal(await store.getDevice('h'), null, 'the index fills with the next report');
+    assert.deepEqual(await store.insertReports([report('x', 'h', 6)], AT), { inserted: 1, duplicates: 0 }, 'old rows have no report_id column value');
+    assert.deepEqual(await store.insertReports([report('x', 'h', 6)], AT), { inserted: 0, duplicates: 1 });
+    assert.equal((await store.getDevice('h'))?.last_seen, 6);
+    assert.equal(await store.purgeReports(new Date(AT.getTime() + 1)), 2);
   });
 });

@@ -5,12 +5,15 @@ import { dirname } from 'node:path';
 import Database, { type Database as Db, type Statement } from 'better-sqlite3';
 import { ObjectId } from 'bson';
 import { fatalOnFailure } from '../../errors.ts';
-import type { ReportQuery } from '../../model/report.ts';
+import type { DeviceQuery, DeviceRecord, IncomingReport, ReportQuery } from '../../model/report.ts';
 import type { UserGroupDoc, UserRecord } from '../../model/user.ts';
 import type { DeviceGroupDoc } from '../../model/deviceGroup.ts';
 import { KIND_META, type Docs, type InfoSnapshot, type Kind, type Refs, type Store, type StoredReport, type UpdateOptions, type WriteResult } from '../types.ts';
 import { migrate } from './migrations.ts';
-import { insertReports, queryReports, isReportId } from './reports.ts';
+import { getDevice, insertReports, isReportId, listDevices, purgeReportsChunk, queryReports } from './reports.ts';
+
+/** Reports deleted per purge transaction. */
+const PURGE_CHUNK = 5000;
 
 interface Row {
   oid: string;
@@ -217,8 +220,30 @@ export class SqliteStore implements Store {
     return guard('read user groups', () => (this.stmt.groupsOf!.all(userName) as string[]).map((d) => JSON.parse(d) as UserGroupDoc));
   }
 
-  async insertReports(reports: Record<string, unknown>[], now: Date): Promise<void> {
-    guard('insert reports', () => insertReports(this.db, reports, now));
+  async insertReports(reports: IncomingReport[], now: Date): Promise<{ inserted: number; duplicates: number }> {
+    return guard('insert reports', () => insertReports(this.db, reports, now));
+  }
+
+  /**
+   * Deletes in chunks, each its own short transaction, yielding between them: a large purge
+   * never holds the write lock (or the event loop) long enough to stall report ingestion.
+   */
+  async purgeReports(before: Date): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const n = guard('purge reports', () => purgeReportsChunk(this.db, before, PURGE_CHUNK));
+      total += n;
+      if (n < PURGE_CHUNK) return total;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  async listDevices(query: DeviceQuery): Promise<DeviceRecord[]> {
+    return guard('list devices', () => listDevices(this.db, query));
+  }
+
+  async getDevice(hostname: string): Promise<DeviceRecord | null> {
+    return guard('read device', () => getDevice(this.db, hostname));
   }
 
   async queryReports(query: ReportQuery): Promise<StoredReport[]> {

@@ -1,9 +1,10 @@
 // Schema migrations, applied in order at start; PRAGMA user_version records the last one.
-// A migration that fails ends the process (see StoreFatalError): never run on a half schema.
+// Append only: a released migration is never edited. A migration that fails ends the
+// process (see StoreFatalError): never run on a half schema.
 
 import type { Database } from 'better-sqlite3';
 
-const MIGRATIONS: readonly string[] = [
+export const MIGRATIONS: readonly string[] = [
   // 1: documents of every kind, the change sequence, reports.
   `
   CREATE TABLE docs (
@@ -31,6 +32,24 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX reports_device_group ON reports (device_group, id);
   CREATE INDEX reports_hostname ON reports (hostname, id);
   CREATE INDEX reports_creation_time ON reports (report_creation_time);
+  `,
+  // 2: idempotent report ingestion, the device index, retention.
+  // report_id is unique where present; NULLs (reports of original 2.x workers, and rows stored
+  // before this migration) never collide. Rows already stored keep a NULL report_id: backfilling
+  // it from their JSON could meet duplicates and fail the migration. The device index starts
+  // empty and fills with each device's next report (devices report every check-in).
+  // inserted_at is indexed for the retention purge, never unique (see reference 4.3).
+  `
+  ALTER TABLE reports ADD COLUMN report_id TEXT;
+  CREATE UNIQUE INDEX reports_report_id ON reports (report_id);
+  CREATE INDEX reports_inserted_at ON reports (inserted_at);
+  CREATE TABLE devices (
+    hostname TEXT PRIMARY KEY,
+    device_group TEXT NOT NULL,
+    last_seen INTEGER NOT NULL,
+    record TEXT NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX devices_device_group ON devices (device_group, hostname);
   `,
 ];
 
