@@ -15,9 +15,11 @@ interface Route {
   /** Fastify syntax, so the table can be checked against the server's routes. */
   path: string;
   need: Need;
-  body?: unknown;
+  body?: unknown | ((names: Names) => unknown);
   /** PATCH, an alias of a PUT already in the table. */
   alias?: boolean;
+  /** Refused as 404 DEVICE_NOT_FOUND rather than 403, so that it does not tell what exists. */
+  hidden?: boolean;
 }
 
 const app = (level: Level): Need => ({ kind: 'apps', level });
@@ -48,6 +50,11 @@ const ROUTES: Route[] = [
   { method: 'POST', path: `${V2}/device_groups/:device_group/prune`, need: 'pruning' },
   { method: 'POST', path: `${V2}/prune`, need: 'pruning' },
   { method: 'GET', path: `${V2}/reports`, need: 'authenticated' },
+  // Reporting for a device group takes what reading its /info takes.
+  { method: 'POST', path: `${V2}/reports`, need: dg('ro'), body: (names: Names) => [deviceReport(names)] },
+  // Lists only the devices of the groups the caller may read.
+  { method: 'GET', path: `${V2}/devices`, need: 'authenticated' },
+  { method: 'GET', path: `${V2}/devices/:hostname`, need: dg('ro'), hidden: true },
   { method: 'GET', path: `${V2}/users`, need: 'authenticated' },
   { method: 'GET', path: `${V2}/users/:user_name`, need: 'admin' },
   { method: 'POST', path: `${V2}/users/:user_name`, need: 'admin', body: { password: 'target-password' } },
@@ -81,6 +88,17 @@ interface Names {
   cron_job: string;
   user_name: string;
   user_group: string;
+  /** A device that has reported for device_group. */
+  hostname: string;
+}
+
+function deviceReport(names: Names): Record<string, unknown> {
+  return { report_id: uniq('report'), hostname: names.hostname, device_group: names.device_group, report_creation_time: Math.floor(Date.now() / 1000) };
+}
+
+function bodyOf(route: Route, names: Names): { body?: unknown } {
+  if (route.body === undefined) return {};
+  return { body: typeof route.body === 'function' ? route.body(names) : route.body };
 }
 
 function pathOf(route: Route, names: Names): string {
@@ -94,7 +112,10 @@ function allowedProblem(r: Reply): string | null {
   return null;
 }
 
-function deniedProblem(r: Reply): string | null {
+function deniedProblem(r: Reply, route: Route): string | null {
+  if (route.hidden) {
+    return r.status === 404 && r.body?.code === 'DEVICE_NOT_FOUND' ? null : `expected 404 DEVICE_NOT_FOUND, got ${r.status} ${r.text}`;
+  }
   if (r.status !== 403 || r.body?.code !== 'ACCESS_DENIED' || r.body?.access_allowed !== false) {
     return `expected 403 ACCESS_DENIED {access_allowed:false}, got ${r.status} ${r.text}`;
   }
@@ -132,12 +153,14 @@ async function freshObjects(): Promise<Names> {
     cron_job: uniq('cron'),
     user_name: uniq('target-user'),
     user_group: uniq('target-group'),
+    hostname: uniq('device'),
   };
   await createApp(m.url, names.app_name);
   await createCronJob(m.url, names.cron_job);
   await createDeviceGroup(m.url, names.device_group, { apps: [names.app_name], cron_jobs: [names.cron_job] });
   await createUser(m.url, names.user_name, 'target-password', `target-token-${uniq('t')}`);
   await createUserGroup(m.url, names.user_group);
+  assertStatus(await call(m.url, 'POST', `${V2}/reports`, { body: deviceReport(names) }), 200);
   return names;
 }
 
@@ -166,17 +189,17 @@ async function dbUser(names: Names, grants: Grants | null): Promise<{ basic: str
 async function runMatrix(auth: string, names: Names, grants: Grants): Promise<string[]> {
   const problems: string[] = [];
   for (const route of ROUTES) {
-    const reply = await call(m.url, route.method, pathOf(route, names), { auth, ...(route.body !== undefined ? { body: route.body } : {}) });
+    const reply = await call(m.url, route.method, pathOf(route, names), { auth, ...bodyOf(route, names) });
     const allowed = expectAllowed(grants, route.need);
-    let problem = allowed ? allowedProblem(reply) : deniedProblem(reply);
+    let problem = allowed ? allowedProblem(reply) : deniedProblem(reply, route);
     if (allowed && route.need === 'authenticated' && reply.status !== 200) problem = `expected 200, got ${reply.status} ${reply.text}`;
     if (problem) problems.push(`${route.method} ${route.path}: ${problem}`);
   }
   return problems;
 }
 
-test('the table holds the 37 routes of the API, and the server has each of them', () => {
-  assert.equal(ROUTES.filter((r) => !r.alias).length, 37);
+test('the table holds the 40 routes of the API, and the server has each of them', () => {
+  assert.equal(ROUTES.filter((r) => !r.alias).length, 40);
   const keys = ROUTES.map((r) => `${r.method} ${r.path}`);
   assert.equal(new Set(keys).size, keys.length);
   for (const r of ROUTES) assert.ok(m.manager.app.hasRoute({ method: r.method as 'GET', url: r.path }), `${r.method} ${r.path}`);
@@ -192,9 +215,9 @@ describe('without valid credentials every route is 401', () => {
   ];
   for (const [label, auth, challenge] of cases) {
     test(label, async () => {
-      const names = { app_name: 'a', device_group: 'd', cron_job: 'c', user_name: 'u', user_group: 'g' };
+      const names = { app_name: 'a', device_group: 'd', cron_job: 'c', user_name: 'u', user_group: 'g', hostname: 'h' };
       for (const route of ROUTES) {
-        const reply = await call(m.url, route.method, pathOf(route, names), { auth: auth(), ...(route.body ? { body: route.body } : {}) });
+        const reply = await call(m.url, route.method, pathOf(route, names), { auth: auth(), ...bodyOf(route, names) });
         assertError(reply, 401, 'UNAUTHORIZED');
         assert.equal(reply.headers.get('www-authenticate'), challenge, `${route.method} ${route.path}`);
         assert.match(reply.headers.get('content-type') ?? '', /^application\/json/);
