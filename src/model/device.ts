@@ -62,8 +62,9 @@ function failingApps(record: DeviceRecord): FailingApp[] {
 function memberReasons(label: string, idName: string, applied: Record<string, number>, current: Record<string, number>): Map<string, string> {
   const out = new Map<string, string>();
   for (const name of new Set([...Object.keys(current), ...Object.keys(applied)])) {
-    const a = applied[name];
-    const c = current[name];
+    // Own keys only: an app named "constructor" must not find Object.prototype's.
+    const a = Object.hasOwn(applied, name) ? applied[name] : undefined;
+    const c = Object.hasOwn(current, name) ? current[name] : undefined;
     if (a === undefined) out.set(name, `${label} ${name}: not applied yet`);
     else if (c === undefined) out.set(name, `${label} ${name}: applied, no longer in the device group`);
     else if (a !== c) out.set(name, `${label} ${name}: ${idName} ${a} applied, ${c} current`);

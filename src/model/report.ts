@@ -161,7 +161,59 @@ export function validateReport(body: unknown, options: { requireId: boolean }): 
     throw invalid('report_creation_time', 'must be a non-negative integer (Unix seconds)');
   }
   if (r.updated !== undefined && typeof r.updated !== 'boolean') throw invalid('updated', 'must be true or false');
+  checkIndexedFields(r);
   return r as IncomingReport;
+}
+
+const APP_STATES: readonly string[] = ['running', 'starting', 'restarting', 'failed', 'stopped'] satisfies AppStateName[];
+
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function isIdMap(v: unknown): v is Record<string, number> {
+  return isPlainObject(v) && Object.values(v).every(isCount);
+}
+
+function isAppState(v: unknown): v is AppState {
+  return (
+    isPlainObject(v) &&
+    typeof v.state === 'string' &&
+    APP_STATES.includes(v.state) &&
+    isCount(v.app_id) &&
+    isCount(v.running) &&
+    isCount(v.desired) &&
+    (v.reason === undefined || typeof v.reason === 'string') &&
+    (v.restarts === undefined || isCount(v.restarts))
+  );
+}
+
+/**
+ * Our fields, when present, must have the shape the device index and GET /devices read (an
+ * original 2.x worker sends none of them). A report that has them malformed is refused
+ * rather than indexed half-read.
+ */
+function checkIndexedFields(r: Record<string, unknown>): void {
+  for (const field of ['applied', 'desired'] as const) {
+    if (r[field] !== undefined && r[field] !== null && !isIds(r[field])) {
+      throw invalid(field, 'must be {device_group_id, prune_id, apps: {name: id}, cron_jobs: {name: id}} with non-negative integer ids');
+    }
+  }
+  if (r.apps_state !== undefined) {
+    if (!isPlainObject(r.apps_state)) throw invalid('apps_state', 'must be an object of app states');
+    for (const [app, state] of Object.entries(r.apps_state)) {
+      if (!isAppState(state)) {
+        throw invalid(`apps_state.${app.slice(0, 64)}`, `must be {state: ${APP_STATES.join('|')}, app_id, running, desired[, reason, restarts]}`);
+      }
+    }
+  }
+  const lastError = r.last_error;
+  if (lastError !== undefined && lastError !== null) {
+    if (!isPlainObject(lastError) || typeof lastError.message !== 'string' || !Number.isFinite(lastError.at) || (lastError.app !== undefined && typeof lastError.app !== 'string')) {
+      throw invalid('last_error', 'must be null or {at, message[, app]}');
+    }
+  }
+  if (r.spool_dropped !== undefined && !isCount(r.spool_dropped)) throw invalid('spool_dropped', 'must be a non-negative integer');
+  if (r.worker_version !== undefined && typeof r.worker_version !== 'string') throw invalid('worker_version', 'must be a string');
 }
 
 // ---------------------------------------------------------------------------------------
@@ -208,9 +260,7 @@ function idsOfInfo(reply: unknown): ConfigIds | null {
 }
 
 function isIds(v: unknown): v is ConfigIds {
-  if (typeof v !== 'object' || v === null) return false;
-  const o = v as Record<string, unknown>;
-  return Number.isInteger(o.device_group_id) && Number.isInteger(o.prune_id) && typeof o.apps === 'object' && typeof o.cron_jobs === 'object';
+  return isPlainObject(v) && isCount(v.device_group_id) && isCount(v.prune_id) && isIdMap(v.apps) && isIdMap(v.cron_jobs);
 }
 
 /**

@@ -154,6 +154,9 @@ describe('POST /reports', () => {
       ['report_creation_time negative', { ...good(), report_creation_time: -1 }, 'report_creation_time'],
       ['report_creation_time fractional', { ...good(), report_creation_time: 1.5 }, 'report_creation_time'],
       ['updated a string', { ...good(), updated: 'yes' }, 'updated'],
+      ['applied without ids', { ...good(), applied: { apps: {} } }, 'applied'],
+      ['an app state null', { ...good(), apps_state: { web: null } }, 'apps_state.web'],
+      ['an app state of an unknown kind', { ...good(), apps_state: { web: { state: 'dancing', app_id: 1, running: 1, desired: 1 } } }, 'apps_state.web'],
     ];
     for (const [label, bad, field] of cases) {
       const single = await post(bad);

@@ -1,5 +1,5 @@
 // The device view (pure): a device's index entry against the current config of its group,
-// behind or not and why, failing apps; and GET /devices' query.
+// behind or not and why, failing apps; GET /devices' query; and the report fields it reads.
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,7 +9,7 @@ import { buildInfo } from '../../src/model/info.ts';
 import { appFieldsFromBody, newApp } from '../../src/model/app.ts';
 import { cronJobFieldsFromBody, newCronJob } from '../../src/model/cronJob.ts';
 import { newDeviceGroup } from '../../src/model/deviceGroup.ts';
-import { summarizeReport, type AppState, type ConfigIds, type DeviceRecord } from '../../src/model/report.ts';
+import { summarizeReport, validateReport, type AppState, type ConfigIds, type DeviceRecord } from '../../src/model/report.ts';
 
 const NOW_MS = 1_700_000_100_000;
 
@@ -201,5 +201,59 @@ describe('parseDeviceQuery', () => {
     ]) {
       assert.equal(code(() => parseDeviceQuery(query)), 'INVALID_QUERY', JSON.stringify(query));
     }
+  });
+});
+
+describe('validateReport: the fields the device index reads', () => {
+  const base = { report_id: 'r1', hostname: 'till-1', device_group: 'pos', report_creation_time: 1_700_000_000 };
+  const field = (body: Record<string, unknown>): string => {
+    try {
+      validateReport(body, { requireId: true });
+    } catch (err) {
+      assert.ok(err instanceof NebulaError && err.code === 'INVALID_REPORT', String(err));
+      return String(err.details.field);
+    }
+    return 'none';
+  };
+
+  test("well-formed, or absent (an original 2.x worker's report), is accepted", () => {
+    assert.equal(field(base), 'none');
+    assert.equal(
+      field({
+        ...base,
+        applied: ids(2, { web: 1 }),
+        desired: null,
+        apps_state: { web: { state: 'failed', app_id: 0, running: 0, desired: 1, reason: 'x', restarts: 3 } },
+        last_error: { at: 1_700_000_000_000, message: 'pull failed', app: 'web' },
+        spool_dropped: 0,
+        worker_version: '3.0.0',
+      }),
+      'none',
+    );
+  });
+
+  test('malformed, each is refused naming the field', () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ applied: { device_group_id: 1 } }, 'applied'],
+      [{ applied: { ...ids(1), apps: { web: '2' } } }, 'applied'],
+      [{ applied: { ...ids(1), prune_id: -1 } }, 'applied'],
+      [{ desired: [] }, 'desired'],
+      [{ apps_state: [] }, 'apps_state'],
+      [{ apps_state: { web: null } }, 'apps_state.web'],
+      [{ apps_state: { web: { state: 'dancing', app_id: 1, running: 1, desired: 1 } } }, 'apps_state.web'],
+      [{ apps_state: { web: { state: 'running', app_id: 1, running: '1', desired: 1 } } }, 'apps_state.web'],
+      [{ apps_state: { web: { state: 'failed', app_id: 1, running: 0, desired: 1, reason: 5 } } }, 'apps_state.web'],
+      [{ last_error: 'boom' }, 'last_error'],
+      [{ last_error: { at: 'now', message: 'x' } }, 'last_error'],
+      [{ spool_dropped: -1 }, 'spool_dropped'],
+      [{ worker_version: 3 }, 'worker_version'],
+    ];
+    for (const [extra, expected] of cases) assert.equal(field({ ...base, ...extra }), expected, JSON.stringify(extra));
+  });
+
+  test('an app named like an Object.prototype member is compared as any other', () => {
+    const r = record(ids(1, { constructor: 1 }), { apps_state: {} });
+    assert.deepEqual(view(r, ids(1)).behind_reasons, ['app constructor: applied, no longer in the device group']);
+    assert.deepEqual(view(record(ids(1), { apps_state: {} }), ids(1, { toString: 2 })).behind_reasons, ['app toString: not applied yet']);
   });
 });
