@@ -16,7 +16,7 @@ export interface Manager {
   app: FastifyInstance;
   store: Store;
   cache: InfoCache;
-  /** Stops accepting, answers held long-polls with 304, closes the store. */
+  /** Stops accepting, answers held long-polls with 304, stops the report retention, closes the store. */
   close(): Promise<void>;
 }
 
