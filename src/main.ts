@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { ConfigError } from './errors.ts';
 import { MANAGER_OPTIONS, loadManagerConfig } from './config/manager.ts';
 import { WORKER_OPTIONS, loadWorkerConfig } from './config/worker.ts';
+import { REPORTER_OPTIONS, loadReporterConfig } from './config/reporter.ts';
 import type { OptionDef } from './config/options.ts';
 
 const version = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
@@ -21,13 +22,6 @@ function yargsOptions(defs: readonly OptionDef[]) {
     if (def.choices) out[def.flag]!.choices = def.choices;
   }
   return out;
-}
-
-function later(role: string) {
-  return () => {
-    process.stderr.write(`nebula ${role}: this command arrives in a later release of Nebula; this build has only "nebula manager".\n`);
-    process.exit(2);
-  };
 }
 
 /** The flags given on the command line (not yargs defaults): they win over env and file. */
@@ -76,7 +70,16 @@ function main(): Promise<unknown> {
       await runWorker(config);
     },
   )
-  .command('reporter', 'move device reports from Kafka into the store (in a later release)', {}, later('reporter'))
+  .command(
+    'reporter',
+    'move device reports from Kafka into the store, in batches (several reporters share a topic\'s partitions)',
+    (y) => y.options({ config: { type: 'string', describe: 'JSON config file (original keys) [env NEBULA_CONFIG]' }, ...yargsOptions(REPORTER_OPTIONS) }),
+    async (argv) => {
+      const config = configOrExit(() => loadReporterConfig(flagsOf(argv, REPORTER_OPTIONS), process.env));
+      const { runReporter } = await import('../roles/reporter/index.ts');
+      await runReporter(config);
+    },
+  )
   .demandCommand(1, 'name a command: manager, worker or reporter')
   .strict()
   .version(version)
