@@ -9,6 +9,7 @@
 // its batch: it must not hold up its partition.
 
 import { hostname } from 'node:os';
+import { writeSync } from 'node:fs';
 import { backoffMs, systemClock, type Clock } from '../../src/clock.ts';
 import type { ReporterConfig } from '../../src/config/reporter.ts';
 import { ConfigError, StoreFatalError } from '../../src/errors.ts';
@@ -50,7 +51,7 @@ export interface ReporterDeps {
   clientId?: string;
   tuning?: Partial<ReporterConsumerTuning>;
   /** Called after batch number n (from 1) is stored and before its offsets are committed (fault tests). */
-  afterStore?: (n: number) => void;
+  afterStore?: (n: number) => void | Promise<void>;
 }
 
 /** How often the reporter logs what it ingested (when it ingested anything). */
@@ -135,7 +136,7 @@ export function createReporter(deps: ReporterDeps): Reporter {
       const batch = await consumer.next();
       if (batch === null) return;
       if (!(await ingest(batch))) return;
-      deps.afterStore?.(stats.batches);
+      await deps.afterStore?.(stats.batches);
       if (await consumer.commit(batch)) stats.committed++;
       summarize();
     }
@@ -161,15 +162,17 @@ export function createReporter(deps: ReporterDeps): Reporter {
 }
 
 /** The test-only fault NEBULA_FAULT_EXIT_AFTER_STORE=n: SIGKILL itself once batch n is stored, before its commit. */
-function faultAfterStore(log: Logger): ((n: number) => void) | undefined {
+function faultAfterStore(log: Logger): ((n: number) => Promise<void>) | undefined {
   const raw = process.env.NEBULA_FAULT_EXIT_AFTER_STORE;
   if (raw === undefined || raw === '') return undefined;
   const at = Number(raw);
   if (!Number.isInteger(at) || at < 1) throw new ConfigError('NEBULA_FAULT_EXIT_AFTER_STORE', 'must be a batch number from 1 (a test fault)');
   log.warn({ batch: at }, 'NEBULA_FAULT_EXIT_AFTER_STORE is set: this reporter kills itself after storing that batch (a test fault)');
-  return (n) => {
+  return async (n) => {
     if (n < at) return;
-    log.warn({ batch: n }, 'NEBULA_FAULT_EXIT_AFTER_STORE: batch stored, offsets not committed: SIGKILL');
+    // Written synchronously (pino's own lines are asynchronous and may be lost, as in any SIGKILL).
+    const line = { level: 40, time: Date.now(), pid: process.pid, name: 'nebula-reporter', batch: n, msg: 'NEBULA_FAULT_EXIT_AFTER_STORE: batch stored, offsets not committed: SIGKILL' };
+    writeSync(2, `${JSON.stringify(line)}\n`);
     process.kill(process.pid, 'SIGKILL');
   };
 }
@@ -181,7 +184,7 @@ export async function runReporter(config: ReporterConfig): Promise<void> {
     log.fatal({ err }, 'fatal: ending the process so that it restarts clean (uncommitted reports are read again)');
     process.exit(70);
   };
-  let afterStore: ((n: number) => void) | undefined;
+  let afterStore: ((n: number) => Promise<void>) | undefined;
   try {
     afterStore = faultAfterStore(log);
   } catch (err) {

@@ -1,0 +1,118 @@
+// A reporter killed mid-batch loses nothing and duplicates nothing: offsets are committed
+// only after the batch is stored, so the restarted reporter reads the batch again and the
+// store skips what it already has. Two ways to die: the test fault NEBULA_FAULT_EXIT_AFTER_STORE
+// (SIGKILL exactly between store and commit), and a plain SIGKILL while reports flow.
+
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startManagerProcess } from '../../helpers/process.ts';
+import { ADMIN_PASSWORD, ADMIN_USER } from '../../helpers/manager.ts';
+import { assertUnique, reportsOf, type StoredReportDoc } from '../../helpers/reports.ts';
+import {
+  committedOffsets,
+  createTopic,
+  isRunning,
+  kafkaSettings,
+  produceReports,
+  requireBroker,
+  spawnReporter,
+  stopProcess,
+  tempDir,
+  testReports,
+  uniqueName,
+  waitFor,
+  waitForLog,
+} from '../../helpers/kafka.ts';
+import type { Report } from '../../../src/model/report.ts';
+
+const MANAGER_ENV = { BASIC_AUTH_USER: ADMIN_USER, BASIC_AUTH_PASSWORD: ADMIN_PASSWORD, NEBULA_LOG_LEVEL: 'warn' };
+
+before(async () => {
+  await requireBroker();
+});
+
+async function storedOf(url: string, reports: readonly Report[]): Promise<StoredReportDoc[]> {
+  const out: StoredReportDoc[] = [];
+  for (const h of new Set(reports.map((r) => r.hostname))) out.push(...(await reportsOf(url, h)));
+  return out;
+}
+
+test('killed between storing a batch and committing it (NEBULA_FAULT_EXIT_AFTER_STORE): the restart stores every report exactly once', async (t) => {
+  const dir = tempDir(t);
+  const settings = kafkaSettings(uniqueName('nebula-crash-fault'));
+  const group = uniqueName('reporters');
+  await createTopic(settings, 3);
+  const manager = await startManagerProcess(dir, MANAGER_ENV);
+  t.after(() => stopProcess(manager));
+  const reports = testReports(uniqueName('till'), 60, 6);
+  await produceReports(settings, reports);
+
+  const first = spawnReporter(settings, group, dir, { NEBULA_FAULT_EXIT_AFTER_STORE: '1', NEBULA_REPORTER_BATCH_SIZE: '25' });
+  t.after(() => stopProcess(first));
+  assert.equal(await first.exited, 'SIGKILL', first.output());
+  const [died] = first.logged('NEBULA_FAULT_EXIT_AFTER_STORE: batch stored');
+  assert.equal(died?.batch, 1, first.output());
+  const storedByFirst = (await storedOf(manager.url, reports)).length;
+  assert.ok(storedByFirst > 0 && storedByFirst <= 25, `the first batch stored ${storedByFirst} reports`);
+  assert.equal((await committedOffsets(settings, group)).size, 0, 'nothing was committed');
+
+  const second = spawnReporter(settings, group, dir);
+  t.after(() => stopProcess(second));
+  const stored = await waitFor('all 60 reports stored', async () => {
+    const all = await storedOf(manager.url, reports);
+    return all.length >= 60 ? all : undefined;
+  }, 60_000);
+  assert.deepEqual(assertUnique(stored), new Set(reports.map((r) => r.report_id)));
+  second.child.kill('SIGTERM');
+  assert.equal(await second.exited, 0);
+  const [stats] = second.logged('stopped');
+  assert.equal(stats!.messages, 60, 'the restart read the uncommitted batch again');
+  assert.equal(stats!.duplicates, storedByFirst, 'and the store skipped what the first reporter had stored');
+  assert.equal(stats!.inserted, 60 - storedByFirst);
+});
+
+test('a plain SIGKILL while reports flow, then a restart: every report stored exactly once', async (t) => {
+  const dir = tempDir(t);
+  const settings = kafkaSettings(uniqueName('nebula-crash-kill'));
+  const group = uniqueName('reporters');
+  await createTopic(settings, 4);
+  const manager = await startManagerProcess(dir, MANAGER_ENV);
+  t.after(() => stopProcess(manager));
+  const reports = testReports(uniqueName('pos'), 400, 10);
+
+  const first = spawnReporter(settings, group, dir, { NEBULA_REPORTER_BATCH_SIZE: '10', NEBULA_REPORTER_BATCH_WAIT_MS: '50' });
+  t.after(() => stopProcess(first));
+  await waitForLog(first, 'joined the reporters group');
+
+  // Reports trickle in, as from a fleet: 5 at a time.
+  let produced = 0;
+  let killedAt: { produced: number; stored: number } | null = null;
+  const producing = (async () => {
+    for (let i = 0; i < reports.length; i += 5) {
+      await produceReports(settings, reports.slice(i, i + 5));
+      produced = i + 5;
+    }
+  })();
+  // Once the reporter has stored some of them, kill it without warning.
+  const storedBefore = await waitFor('the first reporter storing reports', async () => {
+    const n = (await storedOf(manager.url, reports)).length;
+    return n >= 50 ? n : undefined;
+  }, 60_000, 50);
+  first.child.kill('SIGKILL');
+  killedAt = { produced, stored: storedBefore };
+  assert.equal(await first.exited, 'SIGKILL');
+  assert.ok(killedAt.produced < reports.length, `killed while reports were still being produced (${killedAt.produced} of ${reports.length})`);
+
+  const second = spawnReporter(settings, group, dir, { NEBULA_REPORTER_BATCH_SIZE: '10', NEBULA_REPORTER_BATCH_WAIT_MS: '50' });
+  t.after(() => stopProcess(second));
+  await producing;
+  const stored = await waitFor('all 400 reports stored', async () => {
+    const all = await storedOf(manager.url, reports);
+    return all.length >= reports.length ? all : undefined;
+  }, 90_000, 250);
+  assert.equal(stored.length, reports.length);
+  assert.deepEqual(assertUnique(stored), new Set(reports.map((r) => r.report_id)));
+  assert.ok(isRunning(second));
+  second.child.kill('SIGTERM');
+  assert.equal(await second.exited, 0);
+});
