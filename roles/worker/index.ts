@@ -16,6 +16,7 @@ import { SyncLoop } from './sync.ts';
 import { Reporting } from './reporting.ts';
 import { collectReport, CpuSampler, idsOfApplied } from './report.ts';
 import { HttpReportTransport } from '../../src/reports/http.ts';
+import { KafkaReportTransport } from '../../src/reports/kafka.ts';
 import type { ReportTransport } from '../../src/reports/transport.ts';
 
 export interface Worker {
@@ -169,8 +170,26 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
     log.fatal({ err, socket: config.dockerSocket }, 'cannot reach the Docker engine');
     process.exit(70);
   }
-  const worker = createWorker({ config, log, engine, state, onFatal: fatal });
-  log.info({ device_group: config.deviceGroup, manager: config.managerUrl }, 'nebula worker started');
+  let reportTransport: ReportTransport | undefined;
+  let settings = config;
+  if (config.reporting.transport === 'kafka' && config.reporting.kafka) {
+    try {
+      reportTransport = new KafkaReportTransport(config.reporting.kafka, { clientId: `nebula-worker-${config.deviceName}`, log });
+    } catch (err) {
+      // A transport that cannot even be set up (an unreadable TLS file): the original's REPORTING_FAIL_HARD.
+      if (config.reporting.failHard) {
+        log.fatal({ err: (err as Error).message }, 'cannot set up the Kafka report transport (reporting_fail_hard)');
+        process.exit(2);
+      }
+      log.error({ err: (err as Error).message }, 'cannot set up the Kafka report transport: running without reports');
+      settings = { ...config, reporting: { ...config.reporting, transport: 'none' } };
+    }
+  }
+  const worker = createWorker({ config: settings, log, engine, state, onFatal: fatal, ...(reportTransport ? { reportTransport } : {}) });
+  log.info(
+    { device_group: config.deviceGroup, device: config.deviceName, manager: config.managerUrl, reports: settings.reporting.transport },
+    'nebula worker started',
+  );
   const stop = async (signal: string) => {
     log.info({ signal }, 'stopping (containers keep running)');
     const force = setTimeout(() => process.exit(1), 15_000);

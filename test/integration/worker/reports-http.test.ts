@@ -4,13 +4,11 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { WorkerConfig } from '../../../src/config/worker.ts';
 import { basic, call, type TestManager } from '../../helpers/manager.ts';
 import { freePort } from '../../helpers/process.ts';
 import { assertStatus, uniq } from '../../helpers/fixtures.ts';
-import { assertUnique, deviceOf, reportsOf } from '../../helpers/reports.ts';
-import { WEB_1, startWorker, tempDir, waitFor, type TestWorker } from '../../helpers/worker.ts';
-import { WorkerState } from '../../../roles/worker/state.ts';
+import { assertUnique, deviceOf, drainAndStop, reporting, reportsOf, spoolOf } from '../../helpers/reports.ts';
+import { WEB_1, startWorker, tempDir, waitFor } from '../../helpers/worker.ts';
 import { api, freePorts, workerSuite } from '../../helpers/worker-fixtures.ts';
 import { startManagerOn, stopProcess } from '../../helpers/worker-process.ts';
 
@@ -22,14 +20,6 @@ const PROC_AUTH = basic(USER, PASSWORD);
 let m: TestManager;
 const { made } = workerSuite((manager) => (m = manager));
 
-function reporting(device: string, extra: Partial<WorkerConfig['reporting']> = {}, auth?: WorkerConfig['auth']): Partial<WorkerConfig> {
-  return {
-    deviceName: device,
-    reporting: { transport: 'http', onUpdateOnly: false, minIntervalSeconds: 0, spoolMax: 1000, failHard: true, kafka: null, ...extra },
-    ...(auth ? { auth } : {}),
-  };
-}
-
 /** An app on web:1 published on `port`, in a new group. */
 async function deploy(url: string, auth: string | undefined, port: number, image = WEB_1): Promise<{ app: string; group: string }> {
   const app = uniq('web');
@@ -39,26 +29,6 @@ async function deploy(url: string, auth: string | undefined, port: number, image
   assertStatus(await call(url, 'POST', `/api/v2/apps/${app}`, { ...opts, body: { docker_image: image, starting_ports: [{ [port]: '80' }] } }), 200);
   assertStatus(await call(url, 'POST', `/api/v2/device_groups/${group}`, { ...opts, body: { apps: [app] } }), 200);
   return { app, group };
-}
-
-/** What a stopped worker left in its spool (its state file reopened, as a restart would). */
-function spoolOf(w: TestWorker): { ids: string[]; dropped: number } {
-  const state = WorkerState.open(w.stateDir);
-  try {
-    return { ids: state.spoolPeek(10_000).map((r) => (JSON.parse(r.report) as { report_id: string }).report_id), dropped: state.spoolDropped() };
-  } finally {
-    state.close();
-  }
-}
-
-/**
- * Lets the spool drain, then stops the worker. Returns the ids of the reports it made and
- * delivered: all it made, less what it made while stopping (still in the spool).
- */
-async function drainAndStop(w: TestWorker): Promise<{ made: number; left: string[] }> {
-  await waitFor('the spool to drain', async () => w.worker.state.spoolSize() === 0, 30_000);
-  await w.stop();
-  return { made: w.worker.reporting?.made ?? 0, left: spoolOf(w).ids };
 }
 
 test('a report carries the original fields, the ids applied against desired, and each app state; /devices shows the device up to date', async (t) => {
