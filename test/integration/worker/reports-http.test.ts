@@ -10,7 +10,7 @@ import { assertStatus, uniq } from '../../helpers/fixtures.ts';
 import { assertUnique, deviceOf, drainAndStop, reporting, reportsOf, spoolOf } from '../../helpers/reports.ts';
 import { WEB_1, startWorker, tempDir, waitFor } from '../../helpers/worker.ts';
 import { api, freePorts, workerSuite } from '../../helpers/worker-fixtures.ts';
-import { startManagerOn, stopProcess } from '../../helpers/worker-process.ts';
+import { quietFor, startManagerOn, stopProcess } from '../../helpers/worker-process.ts';
 
 const USER = 'admin';
 const PASSWORD = 'pw';
@@ -151,4 +151,45 @@ test('/devices shows a device as behind while its app fails, and why; up to date
   }, 30_000);
   assert.deepEqual(fixed.failing_apps, []);
   assert.equal(fixed.applied.apps[app], 2);
+});
+
+test('report_on_update_only: no report while nothing changes, one marked updated after a change', async (t) => {
+  const { app, group } = await deploy(m.url, undefined, await freePorts(1));
+  const device = uniq('till');
+  const w = await startWorker(m.url, group, { overrides: reporting(device, { onUpdateOnly: true }) });
+  t.after(() => w.stop());
+  const appliedOf = (r: Record<string, unknown> | undefined) => (r?.applied as { apps: Record<string, number> } | undefined)?.apps[app];
+  // Reports so far: the start (nothing applied yet), then the config arriving.
+  const start = await waitFor('a report of the applied config', async () => {
+    const all = await reportsOf(m.url, device);
+    return appliedOf(all.at(-1)) === 1 ? all : undefined;
+  });
+  assert.equal(start.at(-1)?.updated, true);
+  await quietFor(3500); // three check-ins with nothing new
+  const quiet = await reportsOf(m.url, device);
+  assert.equal(quiet.length, start.length, `reports while nothing changed: ${quiet.length - start.length}`);
+
+  await api.updateApp(m.url, app, { env_vars: { COLOUR: 'blue' } });
+  const after = await waitFor('a report after the change', async () => {
+    const all = await reportsOf(m.url, device);
+    return all.length > quiet.length ? all : undefined;
+  });
+  assert.equal(after.length, quiet.length + 1);
+  assert.equal(after.at(-1)?.updated, true);
+  assert.equal(appliedOf(after.at(-1)), 2);
+});
+
+test('the minimum interval spaces reports even when the check-in is shorter', async (t) => {
+  const { group } = await deploy(m.url, undefined, await freePorts(1));
+  const device = uniq('till');
+  const w = await startWorker(m.url, group, { overrides: reporting(device, { minIntervalSeconds: 2 }) });
+  t.after(() => w.stop());
+  const all = await waitFor('four reports', async () => {
+    const stored = await reportsOf(m.url, device);
+    return stored.length >= 4 ? stored : undefined;
+  }, 30_000, 250);
+  // Unthrottled, a 1 s check-in makes four reports within about 3 s; 2 s apart they span at
+  // least 6 s (5 s with the whole seconds of report_creation_time).
+  const times = all.map((r) => r.report_creation_time);
+  assert.ok(times[3]! - times[0]! >= 5, `four reports within ${times[3]! - times[0]!} s`);
 });
