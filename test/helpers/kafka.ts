@@ -322,6 +322,9 @@ export async function startPrivateBroker(): Promise<TestBroker & { close(): Prom
       'transaction.state.log.replication.factor=1',
       'transaction.state.log.min.isr=1',
       'group.initial.rebalance.delay.ms=0',
+      // A broker restarted after a crash waits for its previous registration to expire (9 s by default).
+      'broker.session.timeout.ms=3000',
+      'broker.heartbeat.interval.ms=500',
       '',
     ].join('\n'),
   );

@@ -10,6 +10,7 @@ STEPS=(
   python-sdk.sh
   docker.sh
   registry.sh
+  kafka.sh
 )
 
 for step in "${STEPS[@]}"; do
