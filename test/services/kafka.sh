@@ -62,24 +62,6 @@ live_broker_pid() {
   echo "$pid"
 }
 
-# ---- 0. already running? ---------------------------------------------------------------------
-if pid="$(live_broker_pid)" && kafka_answers; then
-  echo "kafka: broker already running (pid $pid) and answering on $HOST:$PORT"
-  exit 0
-fi
-if port_open; then
-  if kafka_answers; then
-    echo "kafka: a Kafka broker not started by this script already answers on $HOST:$PORT; leaving it"
-    exit 0
-  fi
-  if pid="$(live_broker_pid)"; then
-    echo "kafka: broker pid $pid is alive but not answering yet; waiting for it"
-  else
-    echo "kafka: $HOST:$PORT is taken by something that does not answer as a Kafka broker" >&2
-    exit 1
-  fi
-fi
-
 # ---- 1. Java and Maven -----------------------------------------------------------------------
 pkgs=()
 command -v java >/dev/null 2>&1 || pkgs+=(openjdk-17-jre-headless)
@@ -111,6 +93,24 @@ else
   echo "kafka: fetched $(ls "$LIBS" | wc -l) jars ($(du -sh "$LIBS" | cut -f1)) into $LIBS"
 fi
 CP="$LIBS/*"
+
+# ---- 2b. already running? (after the jars: tests start brokers of their own from this checkout's jars)
+if pid="$(live_broker_pid)" && kafka_answers; then
+  echo "kafka: broker already running (pid $pid) and answering on $HOST:$PORT"
+  exit 0
+fi
+if port_open; then
+  if kafka_answers; then
+    echo "kafka: a Kafka broker not started by this script already answers on $HOST:$PORT; leaving it"
+    exit 0
+  fi
+  if pid="$(live_broker_pid)"; then
+    echo "kafka: broker pid $pid is alive but not answering yet; waiting for it"
+  else
+    echo "kafka: $HOST:$PORT is taken by something that does not answer as a Kafka broker" >&2
+    exit 1
+  fi
+fi
 
 # ---- 3. storage --------------------------------------------------------------------------------
 if [[ -f "$DATA_DIR/meta.properties" ]]; then
