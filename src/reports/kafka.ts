@@ -15,6 +15,7 @@ import {
   Producer,
   ProduceAcks,
   type BaseOptions,
+  type ClusterTopicMetadata,
   type ConsumerOptions,
   type RetryDelayGetter,
 } from '@platformatic/kafka';
@@ -246,8 +247,20 @@ export async function ensureTopic(settings: KafkaSettings, partitions: number = 
         if (!errorChain(err).some((e) => (e as { apiId?: string }).apiId === 'TOPIC_ALREADY_EXISTS')) throw err;
       }
     }
-    const metadata = await admin.metadata({ topics: [settings.topic], forceUpdate: true });
-    return { created, partitions: metadata.topics.get(settings.topic)?.partitionsCount ?? 0 };
+    // A new topic's partitions get their leaders a moment after CreateTopics answers: wait
+    // (bounded) until every partition has one, so that the first sends and fetches find them.
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      let topic: ClusterTopicMetadata | undefined;
+      try {
+        topic = (await admin.metadata({ topics: [settings.topic], forceUpdate: true })).topics.get(settings.topic);
+      } catch (err) {
+        if (Date.now() >= deadline) throw err;
+      }
+      const led = topic !== undefined && topic.partitions.length === topic.partitionsCount && topic.partitions.every((p) => p.leader >= 0);
+      if (led || (topic !== undefined && Date.now() >= deadline)) return { created, partitions: topic!.partitionsCount };
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   } finally {
     await admin.close().catch(() => undefined);
   }

@@ -13,7 +13,8 @@ import { Admin, Consumer, Producer, type Message } from '@platformatic/kafka';
 import type { KafkaSettings } from '../../src/config/kafka.ts';
 import type { Report } from '../../src/model/report.ts';
 import { ensureTopic, KafkaReportTransport } from '../../src/reports/kafka.ts';
-import { freePort, ROOT, spawnNebula } from './process.ts';
+import { freePort, ROOT, spawnManager, spawnNebula, type ManagerProcess } from './process.ts';
+import { ADMIN_PASSWORD, ADMIN_USER } from './manager.ts';
 
 export const BROKER = '127.0.0.1:9092';
 
@@ -180,7 +181,27 @@ export async function endOffsets(settings: KafkaSettings): Promise<Map<number, b
   }
 }
 
-// --- `nebula reporter` as a process ------------------------------------------------------
+// --- `nebula manager` and `nebula reporter` as processes -------------------------------------
+
+/**
+ * `nebula manager` on this data dir (the reporters' store), admin = the helpers' ADMIN_USER.
+ * It listens on port 0 and the test reads the address from its log: no free-port race with
+ * the other suites running meanwhile.
+ */
+export async function startManagerOn(dataDir: string): Promise<ManagerProcess> {
+  const proc = spawnManager(['--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir], {
+    BASIC_AUTH_USER: ADMIN_USER,
+    BASIC_AUTH_PASSWORD: ADMIN_PASSWORD,
+    NEBULA_LOG_LEVEL: 'info',
+  });
+  const address = await waitFor('the manager to listen', () => {
+    const line = logLines(proc.output()).find((l) => l.msg === 'nebula manager listening');
+    if (line) return String(line.address);
+    if (proc.child.exitCode !== null || proc.child.signalCode !== null) throw Object.assign(new Error(`the manager exited:\n${proc.output()}`), { fatal: true });
+    return undefined;
+  }, 15_000, 50);
+  return { ...proc, url: address };
+}
 
 export interface ReporterProcess {
   child: ChildProcess;
@@ -229,7 +250,10 @@ export async function stopProcess(proc: { child: ChildProcess; exited: Promise<n
   return proc.exited;
 }
 
-/** Polls `check` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
+/**
+ * Polls `check` until it returns a value other than undefined/false, or fails after
+ * `timeoutMs`. A thrown error is retried, unless it is marked `fatal` (then it ends the wait).
+ */
 export async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
@@ -238,6 +262,7 @@ export async function waitFor<T>(what: string, check: () => T | undefined | fals
       const value = await check();
       if (value !== undefined && value !== false) return value;
     } catch (err) {
+      if ((err as { fatal?: boolean }).fatal) throw err;
       last = err;
     }
     if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
@@ -301,6 +326,18 @@ async function killAndWait(pid: number, signal: 'SIGTERM' | 'SIGKILL'): Promise<
  */
 export async function startPrivateBroker(): Promise<TestBroker & { close(): Promise<void> }> {
   if (!existsSync(join(LIBS, 'kafka_2.13-3.9.1.jar'))) throw new Error(`no Kafka jars in ${LIBS}: run \`npm run services\` (test/services/kafka.sh)`);
+  // Its ports are picked free, then bound seconds later by the JVM: if another process took
+  // one meanwhile, try again with new ones.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await tryPrivateBroker();
+    } catch (err) {
+      if (attempt >= 3 || !/Address already in use/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+async function tryPrivateBroker(): Promise<TestBroker & { close(): Promise<void> }> {
   const port = await freePort();
   const controllerPort = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'nebula-kafka-private-'));
@@ -329,7 +366,7 @@ export async function startPrivateBroker(): Promise<TestBroker & { close(): Prom
     ].join('\n'),
   );
   const log4j = join(ROOT, 'test', 'services', 'kafka', 'log4j.properties');
-  const java = ['-Xmx256m', '-Xms128m', `-Dlog4j.configuration=file:${log4j}`, '-cp', `${LIBS}/*`];
+  const java = ['-Xmx512m', '-Xms128m', `-Dlog4j.configuration=file:${log4j}`, '-cp', `${LIBS}/*`];
   // A Kafka cluster id: 16 random bytes, base64url.
   await run('java', [...java, 'kafka.tools.StorageTool', 'format', '-t', randomBytes(16).toString('base64url'), '-c', props, '--ignore-formatted']);
   const bootstrap = `127.0.0.1:${port}`;
@@ -359,7 +396,12 @@ export async function startPrivateBroker(): Promise<TestBroker & { close(): Prom
       rmSync(dir, { recursive: true, force: true });
     },
   };
-  await broker.start();
+  try {
+    await broker.start();
+  } catch (err) {
+    await broker.close();
+    throw err;
+  }
   return broker;
 }
 

@@ -5,8 +5,6 @@
 
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startManagerProcess } from '../../helpers/process.ts';
-import { ADMIN_PASSWORD, ADMIN_USER } from '../../helpers/manager.ts';
 import { assertUnique, reportsOf, type StoredReportDoc } from '../../helpers/reports.ts';
 import {
   committedOffsets,
@@ -16,6 +14,7 @@ import {
   produceReports,
   requireBroker,
   spawnReporter,
+  startManagerOn,
   stopProcess,
   tempDir,
   testReports,
@@ -24,8 +23,6 @@ import {
   waitForLog,
 } from '../../helpers/kafka.ts';
 import type { Report } from '../../../src/model/report.ts';
-
-const MANAGER_ENV = { BASIC_AUTH_USER: ADMIN_USER, BASIC_AUTH_PASSWORD: ADMIN_PASSWORD, NEBULA_LOG_LEVEL: 'warn' };
 
 before(async () => {
   await requireBroker();
@@ -42,7 +39,7 @@ test('killed between storing a batch and committing it (NEBULA_FAULT_EXIT_AFTER_
   const settings = kafkaSettings(uniqueName('nebula-crash-fault'));
   const group = uniqueName('reporters');
   await createTopic(settings, 3);
-  const manager = await startManagerProcess(dir, MANAGER_ENV);
+  const manager = await startManagerOn(dir);
   t.after(() => stopProcess(manager));
   const reports = testReports(uniqueName('till'), 60, 6);
   await produceReports(settings, reports);
@@ -76,7 +73,7 @@ test('a plain SIGKILL while reports flow, then a restart: every report stored ex
   const settings = kafkaSettings(uniqueName('nebula-crash-kill'));
   const group = uniqueName('reporters');
   await createTopic(settings, 4);
-  const manager = await startManagerProcess(dir, MANAGER_ENV);
+  const manager = await startManagerOn(dir);
   t.after(() => stopProcess(manager));
   const reports = testReports(uniqueName('pos'), 400, 10);
 

@@ -3,8 +3,6 @@
 
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startManagerProcess } from '../../helpers/process.ts';
-import { ADMIN_PASSWORD, ADMIN_USER } from '../../helpers/manager.ts';
 import { assertUnique, reportsOf, type StoredReportDoc } from '../../helpers/reports.ts';
 import {
   createTopic,
@@ -13,6 +11,7 @@ import {
   produceReports,
   requireBroker,
   spawnReporter,
+  startManagerOn,
   stopProcess,
   tempDir,
   testReports,
@@ -20,8 +19,6 @@ import {
   waitFor,
   type ReporterProcess,
 } from '../../helpers/kafka.ts';
-
-const MANAGER_ENV = { BASIC_AUTH_USER: ADMIN_USER, BASIC_AUTH_PASSWORD: ADMIN_PASSWORD, NEBULA_LOG_LEVEL: 'warn' };
 
 before(async () => {
   await requireBroker();
@@ -39,7 +36,7 @@ test('two reporters in one group share the partitions and together store every r
   const settings = kafkaSettings(uniqueName('nebula-group'));
   const group = uniqueName('reporters');
   assert.equal(await createTopic(settings, 6), 6);
-  const manager = await startManagerProcess(dir, MANAGER_ENV);
+  const manager = await startManagerOn(dir);
   t.after(() => stopProcess(manager));
 
   const a = spawnReporter(settings, group, dir, { NEBULA_REPORTER_BATCH_SIZE: '20', NEBULA_REPORTER_BATCH_WAIT_MS: '100' });

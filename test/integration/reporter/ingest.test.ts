@@ -5,8 +5,7 @@
 
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startManagerProcess, type ManagerProcess } from '../../helpers/process.ts';
-import { ADMIN_PASSWORD, ADMIN_USER } from '../../helpers/manager.ts';
+import type { ManagerProcess } from '../../helpers/process.ts';
 import { assertUnique, reportsOf } from '../../helpers/reports.ts';
 import {
   committedOffsets,
@@ -19,6 +18,7 @@ import {
   produceReports,
   requireBroker,
   spawnReporter,
+  startManagerOn,
   stopProcess,
   tempDir,
   testReport,
@@ -28,14 +28,12 @@ import {
   waitForLog,
 } from '../../helpers/kafka.ts';
 
-const MANAGER_ENV = { BASIC_AUTH_USER: ADMIN_USER, BASIC_AUTH_PASSWORD: ADMIN_PASSWORD, NEBULA_LOG_LEVEL: 'warn' };
-
 before(async () => {
   await requireBroker();
 });
 
 async function startManager(t: { after: (fn: () => Promise<unknown>) => void }, dir: string): Promise<ManagerProcess> {
-  const manager = await startManagerProcess(dir, MANAGER_ENV);
+  const manager = await startManagerOn(dir);
   t.after(() => stopProcess(manager));
   return manager;
 }

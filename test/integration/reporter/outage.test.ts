@@ -5,8 +5,6 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startManagerProcess } from '../../helpers/process.ts';
-import { ADMIN_PASSWORD, ADMIN_USER } from '../../helpers/manager.ts';
 import { assertUnique, reportsOf, type StoredReportDoc } from '../../helpers/reports.ts';
 import { ReportTransportError } from '../../../src/reports/transport.ts';
 import { KafkaReportTransport } from '../../../src/reports/kafka.ts';
@@ -16,6 +14,7 @@ import {
   kafkaSettings,
   produceReports,
   spawnReporter,
+  startManagerOn,
   startPrivateBroker,
   stopProcess,
   tempDir,
@@ -26,8 +25,6 @@ import {
   type TestBroker,
 } from '../../helpers/kafka.ts';
 import type { Report } from '../../../src/model/report.ts';
-
-const MANAGER_ENV = { BASIC_AUTH_USER: ADMIN_USER, BASIC_AUTH_PASSWORD: ADMIN_PASSWORD, NEBULA_LOG_LEVEL: 'warn' };
 
 let broker: TestBroker & { close(): Promise<void> };
 before(async () => {
@@ -42,7 +39,7 @@ test('the broker goes away for a while: the reporter keeps running and retrying,
   const settings = kafkaSettings(uniqueName('nebula-outage'), [broker.bootstrap]);
   const group = uniqueName('reporters');
   await createTopic(settings, 2);
-  const manager = await startManagerProcess(dir, MANAGER_ENV);
+  const manager = await startManagerOn(dir);
   t.after(() => stopProcess(manager));
   const reporter = spawnReporter(settings, group, dir);
   t.after(() => stopProcess(reporter));
