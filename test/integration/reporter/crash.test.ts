@@ -1,10 +1,13 @@
 // A reporter killed mid-batch loses nothing and duplicates nothing: offsets are committed
 // only after the batch is stored, so the restarted reporter reads the batch again and the
 // store skips what it already has. Two ways to die: the test fault NEBULA_FAULT_EXIT_AFTER_STORE
-// (SIGKILL exactly between store and commit), and a plain SIGKILL while reports flow.
+// (SIGKILL exactly between store and commit), and a plain SIGKILL while reports flow. A
+// store that fails ends the reporter non-zero, with the batch's offsets not committed.
 
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { assertUnique, reportsOf, type StoredReportDoc } from '../../helpers/reports.ts';
 import {
   committedOffsets,
@@ -17,6 +20,7 @@ import {
   startManagerOn,
   stopProcess,
   tempDir,
+  testReport,
   testReports,
   uniqueName,
   waitFor,
@@ -112,4 +116,30 @@ test('a plain SIGKILL while reports flow, then a restart: every report stored ex
   assert.ok(isRunning(second));
   second.child.kill('SIGTERM');
   assert.equal(await second.exited, 0);
+});
+
+test('a store that fails under the reporter ends it non-zero, and the batch it was writing is not committed', async (t) => {
+  const dir = tempDir(t);
+  const settings = kafkaSettings(uniqueName('nebula-crash-store'));
+  const group = uniqueName('reporters');
+  await createTopic(settings, 1);
+  const manager = await startManagerOn(dir);
+  t.after(() => stopProcess(manager));
+  const reporter = spawnReporter(settings, group, dir);
+  t.after(() => stopProcess(reporter));
+
+  const first = testReports(uniqueName('till'), 10, 2);
+  await produceReports(settings, first);
+  await waitFor('the first 10 reports', async () => (await storedOf(manager.url, first)).length === 10 || undefined);
+  await waitFor('their offsets committed', async () => (await committedOffsets(settings, group)).get(0) === 10n || undefined);
+
+  // The real fault: another process damages the schema under the running reporter.
+  const vandal = new Database(join(dir, 'nebula.db'));
+  vandal.exec('DROP TABLE reports');
+  vandal.close();
+  await produceReports(settings, [testReport('till-after')]);
+
+  assert.equal(await reporter.exited, 70, reporter.output().slice(-3000));
+  assert.equal(reporter.logged('fatal').length, 1);
+  assert.equal((await committedOffsets(settings, group)).get(0), 10n, 'the failed batch stays uncommitted: it is read again after the restart');
 });
