@@ -1,9 +1,8 @@
 // A device as an operator sees it: its index entry (the latest report's summary) set against
 // the manager's current config for its group, saying whether it is behind and why (pure).
 
-import { NebulaError } from '../errors.ts';
 import type { Info } from './info.ts';
-import type { AppStateName, ConfigIds, DeviceQuery, DeviceRecord } from './report.ts';
+import { badQuery, singleQuery, type AppStateName, type ConfigIds, type DeviceQuery, type DeviceRecord } from './report.ts';
 
 export interface FailingApp {
   app: string;
@@ -141,41 +140,30 @@ export interface DeviceListQuery {
   behind?: boolean;
 }
 
-function bad(param: string, reason: string): NebulaError {
-  return new NebulaError('INVALID_QUERY', { [param]: reason }, `${param}: ${reason}`);
-}
-
-function single(query: Record<string, unknown>, key: string): string | undefined {
-  const v = query[key];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string') throw bad(key, 'give it once');
-  return v;
-}
-
 /** Parses GET /devices' query: page_size (1-1000, default 100), last_id, device_group, behind. */
 export function parseDeviceQuery(query: Record<string, unknown>): DeviceListQuery {
   const out: DeviceListQuery = { store: { pageSize: DEVICE_PAGE_SIZE } };
-  const size = single(query, 'page_size');
+  const size = singleQuery(query, 'page_size');
   if (size !== undefined) {
     const n = /^\d{1,7}$/.test(size) ? Number(size) : NaN;
-    if (!(n >= 1 && n <= MAX_DEVICE_PAGE_SIZE)) throw bad('page_size', `must be an integer from 1 to ${MAX_DEVICE_PAGE_SIZE}`);
+    if (!(n >= 1 && n <= MAX_DEVICE_PAGE_SIZE)) throw badQuery('page_size', `must be an integer from 1 to ${MAX_DEVICE_PAGE_SIZE}`);
     out.store.pageSize = n;
   }
-  const lastId = single(query, 'last_id');
+  const lastId = singleQuery(query, 'last_id');
   if (lastId !== undefined) {
-    if (lastId.length === 0 || lastId.length > 255) throw bad('last_id', 'must be the last_id (a hostname) of a previous page');
+    if (lastId.length === 0 || lastId.length > 255) throw badQuery('last_id', 'must be the last_id (a hostname) of a previous page');
     out.store.afterHostname = lastId;
   }
-  const group = single(query, 'device_group');
+  const group = singleQuery(query, 'device_group');
   if (group !== undefined) {
-    if (group.length === 0 || group.length > 64) throw bad('device_group', 'must be a device group name');
+    if (group.length === 0 || group.length > 64) throw badQuery('device_group', 'must be a device group name');
     out.store.deviceGroup = group;
   }
-  const behind = single(query, 'behind');
+  const behind = singleQuery(query, 'behind');
   if (behind !== undefined) {
     if (behind === 'true' || behind === 'True') out.behind = true;
     else if (behind === 'false' || behind === 'False') out.behind = false;
-    else throw bad('behind', 'must be true or false');
+    else throw badQuery('behind', 'must be true or false');
   }
   return out;
 }

@@ -17,14 +17,16 @@ export interface ReportQuery {
   updated?: boolean;
 }
 
-function bad(param: string, reason: string): NebulaError {
+/** A catalogued 400 for one query parameter (GET /reports, GET /devices). */
+export function badQuery(param: string, reason: string): NebulaError {
   return new NebulaError('INVALID_QUERY', { [param]: reason }, `${param}: ${reason}`);
 }
 
-function single(query: Record<string, unknown>, key: string): string | undefined {
+/** A query parameter given at most once. */
+export function singleQuery(query: Record<string, unknown>, key: string): string | undefined {
   const v = query[key];
   if (v === undefined) return undefined;
-  if (typeof v !== 'string') throw bad(key, 'give it once');
+  if (typeof v !== 'string') throw badQuery(key, 'give it once');
   return v;
 }
 
@@ -35,32 +37,32 @@ function single(query: Record<string, unknown>, key: string): string | undefined
  */
 export function parseReportQuery(query: Record<string, unknown>, isId: (id: string) => boolean): ReportQuery {
   const out: ReportQuery = { pageSize: 10 };
-  const size = single(query, 'page_size');
+  const size = singleQuery(query, 'page_size');
   if (size !== undefined && /^\d+$/.test(size)) {
     const n = Number(size);
     out.pageSize = n === 0 || n > MAX_PAGE_SIZE ? MAX_PAGE_SIZE : n;
   }
-  const lastId = single(query, 'last_id');
+  const lastId = singleQuery(query, 'last_id');
   if (lastId !== undefined) {
-    if (!isId(lastId)) throw bad('last_id', 'must be the last_id.$oid of a previous page');
+    if (!isId(lastId)) throw badQuery('last_id', 'must be the last_id.$oid of a previous page');
     out.afterId = lastId;
   }
-  const hostname = single(query, 'hostname');
+  const hostname = singleQuery(query, 'hostname');
   if (hostname !== undefined) out.hostname = hostname;
-  const deviceGroup = single(query, 'device_group');
+  const deviceGroup = singleQuery(query, 'device_group');
   if (deviceGroup !== undefined) out.deviceGroup = deviceGroup;
-  const time = single(query, 'report_creation_time');
-  const op = single(query, 'report_creation_time_filter') ?? 'eq';
-  if (!(OPS as readonly string[]).includes(op)) throw bad('report_creation_time_filter', `must be one of ${OPS.join(', ')}`);
+  const time = singleQuery(query, 'report_creation_time');
+  const op = singleQuery(query, 'report_creation_time_filter') ?? 'eq';
+  if (!(OPS as readonly string[]).includes(op)) throw badQuery('report_creation_time_filter', `must be one of ${OPS.join(', ')}`);
   if (time !== undefined) {
-    if (!/^-?\d+$/.test(time)) throw bad('report_creation_time', 'must be an integer (Unix seconds)');
+    if (!/^-?\d+$/.test(time)) throw badQuery('report_creation_time', 'must be an integer (Unix seconds)');
     out.creationTime = { op: op as CreationTimeOp, value: Number(time) };
   }
-  const updated = single(query, 'updated');
+  const updated = singleQuery(query, 'updated');
   if (updated !== undefined) {
     if (updated === 'True' || updated === 'true') out.updated = true;
     else if (updated === 'False' || updated === 'false') out.updated = false;
-    else throw bad('updated', 'must be True or False');
+    else throw badQuery('updated', 'must be True or False');
   }
   return out;
 }

@@ -13,7 +13,9 @@ import { Admin, Consumer, Producer, type Message } from '@platformatic/kafka';
 import type { KafkaSettings } from '../../src/config/kafka.ts';
 import type { Report } from '../../src/model/report.ts';
 import { ensureTopic, KafkaReportTransport } from '../../src/reports/kafka.ts';
-import { freePort, ROOT, spawnManager, spawnNebula, type ManagerProcess } from './process.ts';
+import { freePort, isRunning, logLines, ROOT, spawnManager, spawnNebula, type ManagerProcess } from './process.ts';
+
+export { isRunning, logLines, stopProcess } from './process.ts';
 import { ADMIN_PASSWORD, ADMIN_USER } from './manager.ts';
 
 export const BROKER = '127.0.0.1:9092';
@@ -213,19 +215,6 @@ export interface ReporterProcess {
   logged(text: string): Record<string, unknown>[];
 }
 
-export function logLines(output: string): Record<string, unknown>[] {
-  const lines: Record<string, unknown>[] = [];
-  for (const line of output.split('\n')) {
-    if (!line.startsWith('{')) continue;
-    try {
-      lines.push(JSON.parse(line) as Record<string, unknown>);
-    } catch {
-      // a partial line
-    }
-  }
-  return lines;
-}
-
 /** `nebula reporter` with a clean environment: the topic and group of `settings`, the store in `dataDir`. */
 export function spawnReporter(settings: KafkaSettings, groupId: string, dataDir: string, env: Record<string, string> = {}): ReporterProcess {
   const proc = spawnNebula('reporter', [], {
@@ -238,16 +227,6 @@ export function spawnReporter(settings: KafkaSettings, groupId: string, dataDir:
   });
   const lines = () => logLines(proc.output());
   return { ...proc, lines, logged: (text) => lines().filter((l) => String(l.msg ?? '').includes(text)) };
-}
-
-export function isRunning(proc: { child: ChildProcess }): boolean {
-  return proc.child.exitCode === null && proc.child.signalCode === null;
-}
-
-/** Ends a process we started (a no-op once it has exited) and waits for it. */
-export async function stopProcess(proc: { child: ChildProcess; exited: Promise<number | string> }, signal: NodeJS.Signals = 'SIGKILL'): Promise<number | string> {
-  if (isRunning(proc)) proc.child.kill(signal);
-  return proc.exited;
 }
 
 /**

@@ -62,3 +62,27 @@ export async function startManagerProcess(dataDir: string, env: Record<string, s
   proc.child.kill('SIGKILL');
   throw new Error(`the manager did not become ready:\n${proc.output()}`);
 }
+
+/** Ends a process we started (SIGKILL unless told otherwise) and waits for it; a no-op when it has exited. */
+export async function stopProcess(proc: { child: ChildProcess; exited: Promise<number | string> }, signal: NodeJS.Signals = 'SIGKILL'): Promise<number | string> {
+  if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill(signal);
+  return proc.exited;
+}
+
+export function isRunning(proc: { child: ChildProcess }): boolean {
+  return proc.child.exitCode === null && proc.child.signalCode === null;
+}
+
+/** The JSON log lines of a process's output (other lines are skipped). */
+export function logLines(output: string): Record<string, unknown>[] {
+  const lines: Record<string, unknown>[] = [];
+  for (const line of output.split('\n')) {
+    try {
+      const parsed = JSON.parse(line) as unknown;
+      if (parsed !== null && typeof parsed === 'object') lines.push(parsed as Record<string, unknown>);
+    } catch {
+      // not a log line
+    }
+  }
+  return lines;
+}

@@ -12,7 +12,7 @@ import type { WorkerConfig } from '../../src/config/worker.ts';
 import { REDACT } from '../../src/log.ts';
 import { createWorker } from '../../roles/worker/index.ts';
 import { WorkerState } from '../../roles/worker/state.ts';
-import { spawnManager, spawnNebula, type ManagerProcess } from './process.ts';
+import { logLines, spawnManager, spawnNebula, type ManagerProcess } from './process.ts';
 import { containersOf, engine, workerConfig, type TestWorker } from './worker.ts';
 
 export interface Proc {
@@ -46,29 +46,7 @@ export function spawnWorkerProcess(args: string[], env: Record<string, string> =
   return spawnNebula('worker', args, env);
 }
 
-/** Ends a process we started (SIGKILL unless told otherwise) and waits for it; a no-op when it has exited. */
-export async function stopProcess(proc: { child: ChildProcess; exited: Promise<number | string> }, signal: NodeJS.Signals = 'SIGKILL'): Promise<number | string> {
-  if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill(signal);
-  return proc.exited;
-}
-
-export function isRunning(proc: { child: ChildProcess }): boolean {
-  return proc.child.exitCode === null && proc.child.signalCode === null;
-}
-
-/** The JSON log lines of a process's output (other lines are skipped). */
-export function logLines(output: string): Record<string, unknown>[] {
-  const lines: Record<string, unknown>[] = [];
-  for (const line of output.split('\n')) {
-    try {
-      const parsed = JSON.parse(line) as unknown;
-      if (parsed !== null && typeof parsed === 'object') lines.push(parsed as Record<string, unknown>);
-    } catch {
-      // not a log line
-    }
-  }
-  return lines;
-}
+export { isRunning, logLines, stopProcess } from './process.ts';
 
 export interface LoggedWorker extends TestWorker {
   /** The worker's log lines so far (pino JSON, level info and up). */
