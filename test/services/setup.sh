@@ -11,6 +11,7 @@ STEPS=(
   docker.sh
   registry.sh
   kafka.sh
+  ferretdb.sh
 )
 
 for step in "${STEPS[@]}"; do
