@@ -72,6 +72,12 @@ export const catalogue = {
   ROUTE_NOT_FOUND: { status: 404, message: 'no such route' },
   BAD_REQUEST: { status: 400, message: 'bad request' },
 
+  READ_ONLY_INSTANCE: {
+    status: 403,
+    message: 'this manager runs in edge mode and takes no admin writes: send them to a control manager',
+    legacy: { access_allowed: false },
+  },
+
   SHUTTING_DOWN: { status: 503, message: 'the manager is shutting down' },
   STORE_UNAVAILABLE: { status: 503, message: 'the store is unavailable' },
   INTERNAL: { status: 500, message: 'internal error' },
@@ -119,6 +125,20 @@ export class StoreFatalError extends Error {
   constructor(message: string, cause: unknown) {
     super(message);
     this.name = 'StoreFatalError';
+    this.cause = cause;
+  }
+}
+
+/**
+ * The store cannot be reached right now (MongoDB down, no primary, a timeout). The request
+ * gets a 503 and the process keeps running: the next request tries again, and everything
+ * recovers by itself when the database is back.
+ */
+export class StoreUnavailableError extends Error {
+  override readonly cause: unknown;
+  constructor(message: string, cause: unknown) {
+    super(message);
+    this.name = 'StoreUnavailableError';
     this.cause = cause;
   }
 }

@@ -40,10 +40,13 @@ export class Authenticator {
   private readonly config: AuthConfig;
   private readonly store: Store;
   private readonly verified = new LRUCache<string, true>({ max: 10_000, ttl: 10 * 60_000 });
+  private readonly recordTokenLookups: boolean;
 
-  constructor(config: AuthConfig, store: Store) {
+  /** recordTokenLookups false (edge managers): never write to the admin data, even this digest. */
+  constructor(config: AuthConfig, store: Store, options: { recordTokenLookups?: boolean } = {}) {
     this.config = config;
     this.store = store;
+    this.recordTokenLookups = options.recordTokenLookups ?? true;
   }
 
   /** The caller, or null when the credentials do not authenticate. */
@@ -83,7 +86,7 @@ export class Authenticator {
     // then record the digest so the next request finds the user in O(1).
     for (const record of await this.store.usersWithoutTokenLookup()) {
       if (await this.check(token, record.token)) {
-        await this.store.setTokenLookup(record.user_name, tokenLookup(token));
+        if (this.recordTokenLookups) await this.store.setTokenLookup(record.user_name, tokenLookup(token));
         return this.principalOf(record);
       }
     }

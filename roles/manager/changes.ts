@@ -8,16 +8,22 @@ export class ChangeWatcher {
   private readonly onChange: (seq: number) => Promise<void>;
   private readonly onError: (err: unknown) => void;
   private readonly intervalMs: number;
+  private readonly onRead: () => void;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | null = null;
   private again = false;
   private last = -1;
 
-  constructor(store: Store, onChange: (seq: number) => Promise<void>, onError: (err: unknown) => void, intervalMs = 250) {
+  /**
+   * `onError` gets every failed read (the store down: the next tick tries again); `onRead`
+   * every successful one, changed or not (the store is reachable).
+   */
+  constructor(store: Store, onChange: (seq: number) => Promise<void>, onError: (err: unknown) => void, intervalMs = 250, onRead: () => void = () => undefined) {
     this.store = store;
     this.onChange = onChange;
     this.onError = onError;
     this.intervalMs = intervalMs;
+    this.onRead = onRead;
   }
 
   start(): void {
@@ -37,6 +43,7 @@ export class ChangeWatcher {
         do {
           this.again = false;
           const seq = await this.store.changeSeq();
+          this.onRead();
           if (seq !== this.last) {
             this.last = seq;
             await this.onChange(seq);

@@ -1,5 +1,6 @@
 // What every route gets: the composition function builds one of these and hands it over.
 
+import type { Mode } from '../../src/config/manager.ts';
 import type { Logger } from '../../src/log.ts';
 import type { Store } from '../../src/store/types.ts';
 import type { Authenticator } from './auth.ts';
@@ -7,14 +8,22 @@ import type { InfoCache } from './info-cache.ts';
 
 export interface ManagerContext {
   store: Store;
+  /** edge: admin writes are refused (READ_ONLY_INSTANCE). */
+  mode: Mode;
   auth: Authenticator;
   cache: InfoCache;
-  /** Tell the change watcher a write just happened here (wakes local long-polls at once). */
-  changed: () => void;
+  /**
+   * Tell the change watcher a write just happened here: resolves once this manager's cache
+   * has dropped what the write changed (read-your-writes on one manager) and its long-polls
+   * are woken. Await it before answering the write.
+   */
+  changed: () => Promise<void>;
   log: Logger;
   longPollMaxWaitSeconds: number;
   /** Ends the process after a failure that threatens consistency. */
   onFatal: (err: unknown) => void;
+  /** True while the change watcher cannot read the store (readiness fails at once). */
+  isStoreDown: () => boolean;
   /** True once shutdown has begun: readiness fails, long-polls end. */
   isShuttingDown: () => boolean;
 }

@@ -5,8 +5,9 @@ import type { FastifyInstance } from 'fastify';
 import type { ManagerConfig } from '../../src/config/manager.ts';
 import { createLogger, type Logger } from '../../src/log.ts';
 import { startRetention } from '../../src/reports/retention.ts';
-import { SqliteStore } from '../../src/store/sqlite/index.ts';
+import { describeStore, openStore } from '../../src/store/open.ts';
 import type { Store } from '../../src/store/types.ts';
+import { StoreFatalError } from '../../src/errors.ts';
 import { Authenticator } from './auth.ts';
 import { ChangeWatcher } from './changes.ts';
 import { InfoCache } from './info-cache.ts';
@@ -34,16 +35,40 @@ export function createManager(deps: ManagerDeps): Manager {
   const { config, log, store } = deps;
   let shuttingDown = false;
   const cache = new InfoCache(store, { ttlMs: config.cacheTimeSeconds * 1000, maxSize: config.cacheMaxSize });
-  const watcher = new ChangeWatcher(store, (seq) => cache.changed(seq), deps.onFatal, deps.changePollMs);
+  // The store unreachable (MongoDB down) is not fatal: readiness fails, requests get 503,
+  // and the watcher keeps polling until the store is back. A broken store is fatal.
+  let unavailableSince: number | null = null;
+  const watcher = new ChangeWatcher(
+    store,
+    // The cache drops its entries at once (before the write that poked us is answered);
+    // waking the long-polls (a store read per waited-on group) goes on in the background.
+    async (seq) => {
+      cache.changed(seq).catch((err: unknown) => log.warn({ err }, 'waking long-polls after a change failed: they will time out and ask again'));
+    },
+    (err) => {
+      if (err instanceof StoreFatalError) return deps.onFatal(err);
+      if (unavailableSince === null) {
+        unavailableSince = Date.now();
+        log.error({ err }, 'the store is unreachable: answering 503 to what needs it until it is back');
+      }
+    },
+    deps.changePollMs,
+    () => {
+      if (unavailableSince !== null) log.info({ down_ms: Date.now() - unavailableSince }, 'the store is reachable again');
+      unavailableSince = null;
+    },
+  );
   const app = buildServer({
     store,
-    auth: new Authenticator(config, store),
+    mode: config.mode,
+    auth: new Authenticator(config, store, { recordTokenLookups: config.mode !== 'edge' }),
     cache,
-    changed: () => void watcher.poke(),
+    changed: () => watcher.poke(),
     log,
     longPollMaxWaitSeconds: config.longPollMaxWaitSeconds,
     onFatal: deps.onFatal,
     isShuttingDown: () => shuttingDown,
+    isStoreDown: () => unavailableSince !== null,
   });
   watcher.start();
   const retention = startRetention({ store, ttlSeconds: config.reportTtlSeconds, log, onFatal: deps.onFatal });
@@ -77,9 +102,10 @@ export async function runManager(config: ManagerConfig): Promise<void> {
   };
   let store: Store;
   try {
-    store = SqliteStore.open(config.databaseFile);
+    store = await openStore(config, { role: 'manager', defaultReadPreference: config.mode === 'edge' ? 'nearest' : 'primary' });
   } catch (err) {
-    log.fatal({ err, file: config.databaseFile }, 'cannot open the store');
+    log.fatal({ err, ...describeStore(config) }, 'cannot open the store');
+    process.stderr.write(`nebula manager: cannot open the store: ${(err as Error).message}\n`);
     process.exit(70);
   }
   if (config.authEnabled && config.basicAuthUser === undefined && config.authToken === undefined) {
@@ -104,7 +130,7 @@ export async function runManager(config: ManagerConfig): Promise<void> {
 
   try {
     const address = await manager.app.listen({ host: config.host, port: config.port });
-    log.info({ address, database: config.databaseFile }, 'nebula manager listening');
+    log.info({ address, mode: config.mode, ...describeStore(config), reports_expire_by: store.expiresReportsItself ? 'ttl index' : 'purge' }, 'nebula manager listening');
   } catch (err) {
     log.fatal({ err }, `cannot listen on ${config.host}:${config.port}`);
     process.exit(2);

@@ -2,7 +2,7 @@
 // route or cache, one JSON error shape from the catalogue, and the routes.
 
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { NebulaError, StoreFatalError } from '../../src/errors.ts';
+import { NebulaError, StoreFatalError, StoreUnavailableError } from '../../src/errors.ts';
 import type { ManagerContext } from './context.ts';
 import { parseAuthorization } from './auth.ts';
 import { isAllowed, type Access, type Principal } from './rbac.ts';
@@ -12,6 +12,7 @@ import { cronJobRoutes } from './routes/cron-jobs.ts';
 import { userRoutes } from './routes/users.ts';
 import { userGroupRoutes } from './routes/user-groups.ts';
 import { statusRoutes } from './routes/status.ts';
+import { V2 } from './routes/common.ts';
 import { reportRoutes } from './routes/reports.ts';
 
 declare module 'fastify' {
@@ -26,7 +27,15 @@ declare module 'fastify' {
 export const BODY_LIMIT = 1024 * 1024;
 
 function sendError(reply: FastifyReply, error: NebulaError): FastifyReply {
+  // A store outage is short-lived: tell clients (the SDK, workers' report spools) when to retry.
+  if (error.code === 'STORE_UNAVAILABLE') reply.header('Retry-After', '5');
   return reply.code(error.status).type('application/json; charset=utf-8').send(error.toBody());
+}
+
+/** Writes to the admin data: every method but GET/HEAD, except devices' reports (kept in the region). */
+function isAdminWrite(request: FastifyRequest): boolean {
+  if (request.method === 'GET' || request.method === 'HEAD') return false;
+  return request.routeOptions.url !== `${V2}/reports`;
 }
 
 /** Maps anything thrown to a catalogued error; only a bug or a dead store is a 5xx. */
@@ -34,6 +43,10 @@ function toNebulaError(err: FastifyError | Error, ctx: ManagerContext, request: 
   if (err instanceof NebulaError) return err;
   if (err instanceof StoreFatalError) {
     ctx.log.fatal({ err, url: request.url }, 'the store failed: ending the process');
+    return new NebulaError('STORE_UNAVAILABLE');
+  }
+  if (err instanceof StoreUnavailableError) {
+    ctx.log.warn({ err: err.message, method: request.method, url: request.routeOptions.url ?? request.url }, 'the store is unreachable: 503');
     return new NebulaError('STORE_UNAVAILABLE');
   }
   const code = (err as FastifyError).code;
@@ -82,6 +95,7 @@ export function buildServer(ctx: ManagerContext): FastifyInstance {
     request.principal = principal;
     const name = access.type === 'object' ? (request.params as Record<string, string>)[access.param] : undefined;
     if (!isAllowed(principal, access, name)) return sendError(reply, new NebulaError('ACCESS_DENIED'));
+    if (ctx.mode === 'edge' && isAdminWrite(request)) return sendError(reply, new NebulaError('READ_ONLY_INSTANCE'));
     return undefined;
   });
 

@@ -12,11 +12,11 @@ import { hostname } from 'node:os';
 import { writeSync } from 'node:fs';
 import { backoffMs, systemClock, type Clock } from '../../src/clock.ts';
 import type { ReporterConfig } from '../../src/config/reporter.ts';
-import { ConfigError, StoreFatalError } from '../../src/errors.ts';
+import { ConfigError, StoreFatalError, StoreUnavailableError } from '../../src/errors.ts';
 import { createLogger, type Logger } from '../../src/log.ts';
 import { describeKafkaError, ensureTopic, kafkaConnectionOptions, type ReporterConsumerTuning } from '../../src/reports/kafka.ts';
 import { startRetention } from '../../src/reports/retention.ts';
-import { SqliteStore } from '../../src/store/sqlite/index.ts';
+import { describeStore, openStore } from '../../src/store/open.ts';
 import type { Store } from '../../src/store/types.ts';
 import { decodeBatch } from './batch.ts';
 import { BatchConsumer, type KafkaMessage } from './consumer.ts';
@@ -94,7 +94,26 @@ export function createReporter(deps: ReporterDeps): Reporter {
     }
   };
 
-  /** Stores a batch's reports; false after a store failure (already reported as fatal). */
+  /**
+   * One store write, retried while the store is unreachable (MongoDB down: the batch is held,
+   * uncommitted, and Kafka keeps the rest). Null when stopped while waiting.
+   */
+  const insert = async (reports: ReturnType<typeof decodeBatch>['reports']): Promise<{ inserted: number; duplicates: number } | null> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await store.insertReports(reports, new Date(clock.now()));
+      } catch (err) {
+        if (!(err instanceof StoreUnavailableError)) throw err;
+        if (stopping.signal.aborted) return null;
+        const pause = backoffMs(attempt, 500, 15_000, clock.random);
+        log.warn({ err: err.message, reports: reports.length, retry_ms: pause }, 'the store is unreachable: holding the batch (uncommitted) and retrying');
+        await clock.sleep(pause, stopping.signal);
+        if (stopping.signal.aborted) return null;
+      }
+    }
+  };
+
+  /** Stores a batch's reports; false after a store failure (already reported as fatal) or a stop while the store was down. */
   const ingest = async (batch: KafkaMessage[]): Promise<boolean> => {
     const { reports, malformed } = decodeBatch(batch);
     for (const m of malformed) {
@@ -103,7 +122,9 @@ export function createReporter(deps: ReporterDeps): Reporter {
     let result = { inserted: 0, duplicates: 0 };
     if (reports.length > 0) {
       try {
-        result = await store.insertReports(reports, new Date(clock.now()));
+        const stored = await insert(reports);
+        if (stored === null) return false;
+        result = stored;
       } catch (err) {
         onFatal(err instanceof StoreFatalError ? err : new StoreFatalError(`storing reports failed: ${(err as Error).message}`, err));
         return false;
@@ -193,9 +214,10 @@ export async function runReporter(config: ReporterConfig): Promise<void> {
   }
   let store: Store;
   try {
-    store = SqliteStore.open(config.databaseFile);
+    store = await openStore(config, { role: 'reporter' });
   } catch (err) {
-    log.fatal({ err, file: config.databaseFile }, 'cannot open the store');
+    log.fatal({ err, ...describeStore(config) }, 'cannot open the store');
+    process.stderr.write(`nebula reporter: cannot open the store: ${(err as Error).message}\n`);
     process.exit(70);
   }
   let reporter: Reporter;
@@ -209,7 +231,7 @@ export async function runReporter(config: ReporterConfig): Promise<void> {
     throw err;
   }
   log.info(
-    { brokers: config.kafka.brokers, topic: config.kafka.topic, group: config.groupId, batch_size: config.batchSize, batch_wait_ms: config.batchWaitMs, database: config.databaseFile },
+    { brokers: config.kafka.brokers, topic: config.kafka.topic, group: config.groupId, batch_size: config.batchSize, batch_wait_ms: config.batchWaitMs, ...describeStore(config) },
     'nebula reporter started',
   );
   const stop = async (signal: string) => {

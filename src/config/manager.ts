@@ -6,33 +6,66 @@ import { readConfigFile, resolve, type OptionDef, type Settings, type Sources } 
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+export const READ_PREFERENCES = ['primary', 'primaryPreferred', 'secondary', 'secondaryPreferred', 'nearest'] as const;
+export type ReadPreference = (typeof READ_PREFERENCES)[number];
+
 /** Where the store is and how long reports are kept: the manager's and the reporter's. */
 export const STORE_OPTIONS: readonly OptionDef[] = [
   { key: 'data_dir', flag: 'data-dir', env: ['NEBULA_DATA_DIR'], type: 'string', default: '/var/lib/nebula', describe: 'directory of the embedded SQLite store' },
-  { key: 'schema_name', flag: 'schema-name', env: ['SCHEMA_NAME'], type: 'string', default: 'nebula', describe: 'database name (SQLite file <data-dir>/<schema-name>.db)' },
-  { key: 'mongo_url', flag: 'mongo-url', env: ['MONGO_URL'], type: 'string', secret: true, describe: 'MongoDB URI (the scale-out store; not in this release)' },
+  { key: 'schema_name', flag: 'schema-name', env: ['SCHEMA_NAME'], type: 'string', default: 'nebula', describe: 'database name (MongoDB database, or SQLite file <data-dir>/<schema-name>.db)' },
+  { key: 'mongo_url', flag: 'mongo-url', env: ['MONGO_URL'], type: 'string', secret: true, describe: 'MongoDB URI: use MongoDB (replica set or sharded cluster) instead of the embedded SQLite store' },
+  { key: 'reports_mongo_url', flag: 'reports-mongo-url', env: ['REPORTS_MONGO_URL'], type: 'string', secret: true, describe: 'a separate MongoDB for reports and the device index (keeps an edge region\'s telemetry local); its database is the URL\'s path, else schema_name; default: mongo_url' },
   { key: 'mongo_max_pool_size', flag: 'mongo-max-pool-size', env: ['MONGO_MAX_POOL_SIZE'], type: 'int', min: 1, max: 10000, default: 25, describe: 'MongoDB connection pool size' },
+  { key: 'mongo_read_preference', flag: 'mongo-read-preference', env: ['MONGO_READ_PREFERENCE'], type: 'enum', choices: READ_PREFERENCES, describe: 'MongoDB read preference for device-facing reads (default: primary; nearest in edge mode); writes always go to the primary' },
   { key: 'report_ttl', flag: 'report-ttl', env: ['NEBULA_REPORT_TTL', 'MONGO_REPORT_TTL'], type: 'int', min: 60, max: 10 * 365 * 86400, default: 3600, describe: 'seconds a device report is kept' },
 ];
 
+export interface MongoConfig {
+  url: string;
+  reportsUrl?: string;
+  /** Unset: the role's default (primary; nearest for an edge manager). */
+  readPreference?: ReadPreference;
+  maxPoolSize: number;
+}
+
 export interface StoreConfig {
   dataDir: string;
+  /** The database name: schema_name. */
+  schemaName: string;
   databaseFile: string;
   reportTtlSeconds: number;
+  /** Set: the MongoDB store; unset: the embedded SQLite file. */
+  mongo?: MongoConfig;
+}
+
+function checkMongoUrl(key: string, url: string): string {
+  if (!/^mongodb(\+srv)?:\/\/[^/?#]+/.test(url)) throw new ConfigError(key, 'must be a mongodb:// or mongodb+srv:// URI');
+  return url;
 }
 
 export function storeConfigOf(s: Settings): StoreConfig {
-  if (s.mongo_url !== undefined) {
-    throw new ConfigError('mongo_url', 'the MongoDB store arrives in a later release; unset it to use the embedded SQLite store');
-  }
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(String(s.schema_name))) {
     throw new ConfigError('schema_name', 'must be 1-64 letters, digits, "_" or "-"');
   }
   const dataDir = String(s.data_dir);
-  return { dataDir, databaseFile: join(dataDir, `${String(s.schema_name)}.db`), reportTtlSeconds: Number(s.report_ttl) };
+  const schemaName = String(s.schema_name);
+  const config: StoreConfig = { dataDir, schemaName, databaseFile: join(dataDir, `${schemaName}.db`), reportTtlSeconds: Number(s.report_ttl) };
+  if (s.mongo_url !== undefined) {
+    const mongo: MongoConfig = { url: checkMongoUrl('mongo_url', String(s.mongo_url)), maxPoolSize: Number(s.mongo_max_pool_size) };
+    if (s.reports_mongo_url !== undefined) mongo.reportsUrl = checkMongoUrl('reports_mongo_url', String(s.reports_mongo_url));
+    if (s.mongo_read_preference !== undefined) mongo.readPreference = s.mongo_read_preference as ReadPreference;
+    config.mongo = mongo;
+  } else if (s.reports_mongo_url !== undefined) {
+    throw new ConfigError('reports_mongo_url', 'needs mongo_url: a separate reports database is a MongoDB deployment option');
+  }
+  return config;
 }
 
+export const MODES = ['single', 'control', 'edge'] as const;
+export type Mode = (typeof MODES)[number];
+
 export const MANAGER_OPTIONS: readonly OptionDef[] = [
+  { key: 'mode', flag: 'mode', env: ['NEBULA_MODE'], type: 'enum', choices: MODES, default: 'single', describe: 'single (one region), control (takes admin writes) or edge (serves devices, refuses admin writes)' },
   { key: 'host', flag: 'host', env: ['NEBULA_HOST'], type: 'string', default: '0.0.0.0', describe: 'address to listen on' },
   { key: 'port', flag: 'port', env: ['NEBULA_PORT'], type: 'int', min: 0, max: 65535, default: 80, describe: 'port to listen on (0: any free port)' },
   { key: 'log_level', flag: 'log-level', env: ['NEBULA_LOG_LEVEL', 'LOG_LEVEL'], type: 'enum', choices: LOG_LEVELS, default: 'info', describe: 'log level' },
@@ -47,6 +80,7 @@ export const MANAGER_OPTIONS: readonly OptionDef[] = [
 ];
 
 export interface ManagerConfig extends StoreConfig {
+  mode: Mode;
   host: string;
   port: number;
   logLevel: (typeof LOG_LEVELS)[number];
@@ -72,6 +106,7 @@ export function loadManagerConfig(flags: Record<string, unknown>, env: NodeJS.Pr
   }
   const config: ManagerConfig = {
     ...storeConfigOf(s),
+    mode: s.mode as Mode,
     host: String(s.host),
     port: Number(s.port),
     logLevel: s.log_level as ManagerConfig['logLevel'],

@@ -2,6 +2,7 @@
 // start and then every min(ttl/10, 60) s, so a report outlives its TTL by at most that
 // much. Any number of managers and reporters may run it against one store: a purge is an
 // idempotent delete by insert time (never a unique index on a time field: reference 4.3).
+// Where the database has TTL indexes (MongoDB) it expires reports itself and no loop runs.
 // Device index entries are not purged: a device that stopped reporting stays visible.
 
 import { StoreFatalError } from '../errors.ts';
@@ -10,7 +11,7 @@ import type { Logger } from '../log.ts';
 import type { Store } from '../store/types.ts';
 
 export interface RetentionOptions {
-  store: Pick<Store, 'purgeReports'>;
+  store: Pick<Store, 'purgeReports'> & Partial<Pick<Store, 'expiresReportsItself'>>;
   /** Seconds a report is kept after it was stored. */
   ttlSeconds: number;
   log: Logger;
@@ -33,6 +34,8 @@ export function purgeIntervalSeconds(ttlSeconds: number): number {
 
 export function startRetention(options: RetentionOptions): Retention {
   const { store, ttlSeconds, log, onFatal } = options;
+  // A TTL index deletes them already (MongoDB): nothing to run.
+  if (store.expiresReportsItself === true) return { stop: async () => undefined };
   const clock = options.clock ?? systemClock;
   const intervalMs = purgeIntervalSeconds(ttlSeconds) * 1000;
   const stopping = new AbortController();

@@ -60,6 +60,8 @@ export interface StoredReport {
 }
 
 export interface Store {
+  /** The database deletes expired reports itself (a TTL index): no purge loop is needed. */
+  readonly expiresReportsItself: boolean;
   /** Throws when the database cannot be reached (readiness). */
   ping(): Promise<void>;
   /** The store-wide change sequence: every admin write moves it. */

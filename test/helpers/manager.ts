@@ -1,4 +1,5 @@
-// Starts a real manager for a test: a real SQLite file in a temp dir, HTTP on 127.0.0.1:0.
+// Starts a real manager for a test: on a real SQLite file in a temp dir (or, under
+// NEBULA_TEST_STORE=mongo, that dir's own database on the MongoDB-wire server), HTTP on 127.0.0.1:0.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { after, before } from 'node:test';
@@ -6,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ManagerConfig } from '../../src/config/manager.ts';
 import { createLogger } from '../../src/log.ts';
-import { SqliteStore } from '../../src/store/sqlite/index.ts';
+import { dropTestStore, openTestStore, storeConfigFor } from './store.ts';
 import { createManager, type Manager } from '../../roles/manager/index.ts';
 
 export const ADMIN_USER = 'nebula';
@@ -24,10 +25,10 @@ export interface TestManager {
 
 export function testConfig(dir: string, overrides: Partial<ManagerConfig> = {}): ManagerConfig {
   return {
+    ...storeConfigFor(dir),
+    mode: 'single',
     host: '127.0.0.1',
     port: 0,
-    dataDir: dir,
-    databaseFile: join(dir, 'nebula.db'),
     logLevel: 'silent',
     authEnabled: true,
     basicAuthUser: ADMIN_USER,
@@ -45,7 +46,7 @@ export async function startManager(overrides: Partial<ManagerConfig> = {}, optio
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'nebula-test-'));
   const config = testConfig(dir, overrides);
   const fatal: unknown[] = [];
-  const store = SqliteStore.open(config.databaseFile);
+  const store = await openTestStore(dir, config.reportTtlSeconds);
   const manager = createManager({
     config,
     log: createLogger('silent', 'test'),
@@ -65,7 +66,10 @@ export async function startManager(overrides: Partial<ManagerConfig> = {}, optio
       const closing = manager.close();
       manager.app.server.closeAllConnections();
       await closing;
-      if (!options.dir) rmSync(dir, { recursive: true, force: true });
+      if (!options.dir) {
+        await dropTestStore(dir);
+        rmSync(dir, { recursive: true, force: true });
+      }
     },
   };
 }

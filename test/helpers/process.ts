@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { TEST_STORE, storeEnvFor } from './store.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -25,11 +26,22 @@ export interface ManagerProcess {
   exited: Promise<number | string>;
 }
 
+/**
+ * The test store's settings for a manager or reporter given a data dir (--data-dir or
+ * NEBULA_DATA_DIR): under NEBULA_TEST_STORE=mongo, that directory's MongoDB database.
+ */
+function testStoreEnv(role: string, args: string[], env: Record<string, string>): Record<string, string> {
+  if (TEST_STORE !== 'mongo' || (role !== 'manager' && role !== 'reporter') || env.MONGO_URL !== undefined) return {};
+  const flag = args.indexOf('--data-dir');
+  const dir = flag >= 0 ? args[flag + 1] : env.NEBULA_DATA_DIR;
+  return dir === undefined ? {} : storeEnvFor(dir);
+}
+
 /** `nebula <role> <args>` as systemd would run it: a clean environment plus `env`, output captured. */
 export function spawnNebula(role: string, args: string[], env: Record<string, string> = {}): Omit<ManagerProcess, 'url'> {
   const child = spawn(process.execPath, ['src/main.ts', role, ...args], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...testStoreEnv(role, args, env), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

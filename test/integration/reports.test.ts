@@ -17,7 +17,10 @@ import { idsOfInfo } from '../../src/model/device.ts';
 import type { Info } from '../../src/model/info.ts';
 import type { ConfigIds, Report } from '../../src/model/report.ts';
 import { startRetention } from '../../src/reports/retention.ts';
-import { SqliteStore } from '../../src/store/sqlite/index.ts';
+import type { Store } from '../../src/store/types.ts';
+import { TEST_STORE, dropTestStore, openTestStore, storeConfigFor } from '../helpers/store.ts';
+import { startPrivateMongo } from '../helpers/mongo.ts';
+import { openStore } from '../../src/store/open.ts';
 import { ADMIN_AUTH, basic, call, managerSuite, startManager, type Reply, type TestManager } from '../helpers/manager.ts';
 import { assertError, assertStatus, bearer, createApp, createCronJob, createDeviceGroup, createUser, createUserGroup, uniq } from '../helpers/fixtures.ts';
 import { deviceOf, reportsOf } from '../helpers/reports.ts';
@@ -340,11 +343,12 @@ describe('retention', () => {
   const HOUR = 3600_000;
 
   /** A real store on a temp file for a retention test. */
-  function tempStore(t: { after: (fn: () => Promise<void> | void) => void }): SqliteStore {
+  async function tempStore(t: { after: (fn: () => Promise<void> | void) => void }, kind: 'sqlite' | 'mongo' = TEST_STORE): Promise<Store> {
     const dir = mkdtempSync(join(tmpdir(), 'nebula-retention-'));
-    const store = SqliteStore.open(join(dir, 'nebula.db'));
+    const store = await openTestStore(dir, 3600, kind);
     t.after(async () => {
       await store.close();
+      await dropTestStore(dir, kind);
       rmSync(dir, { recursive: true, force: true });
     });
     return store;
@@ -369,10 +373,12 @@ describe('retention', () => {
     assert.equal((await deviceOf(m.url, host)).hostname, host);
   });
 
+  // On a store without TTL indexes (SQLite, FerretDB); MongoDB's TTL index expires them itself.
   test('the manager purges at start (and stops its retention on close)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nebula-retention-'));
     try {
-      const seed = SqliteStore.open(join(dir, 'nebula.db'));
+      const seed = await openTestStore(dir);
+      assert.equal(seed.expiresReportsItself, false);
       await seed.insertReports([legacy('expired', 1)], new Date(Date.now() - 2 * HOUR));
       await seed.insertReports([legacy('kept', 2)], new Date());
       await seed.close();
@@ -380,10 +386,11 @@ describe('retention', () => {
       // close() waits for the purge under way: the one at start has run.
       await manager.close();
       assert.deepEqual(manager.fatal, []);
-      const store = SqliteStore.open(join(dir, 'nebula.db'));
+      const store = await openTestStore(dir);
       assert.deepEqual((await store.queryReports({ pageSize: 10 })).map((r) => r.report.hostname), ['kept']);
       await store.close();
     } finally {
+      await dropTestStore(dir);
       rmSync(dir, { recursive: true, force: true });
     }
   });
@@ -442,7 +449,7 @@ describe('retention', () => {
   const silent = createLogger('silent', 'test');
 
   test('startRetention purges once at start, then every min(ttl/10, 60) s, what was stored before now - ttl', async (t) => {
-    const store = tempStore(t);
+    const store = await tempStore(t);
     const T = 1_700_000_000_000;
     await store.insertReports([legacy('a', 1)], new Date(T - 100_000));
     await store.insertReports([legacy('b', 2)], new Date(T - 10_000));
@@ -472,7 +479,7 @@ describe('retention', () => {
   });
 
   test('startRetention with a small TTL on the system clock: a fresh report is gone once the TTL has passed', async (t) => {
-    const store = tempStore(t);
+    const store = await tempStore(t);
     await store.insertReports([legacy('stale', 1)], new Date(Date.now() - 10_000));
     const purges = purgeLog();
     const retention = startRetention({ store, ttlSeconds: 0.2, log: silent, onFatal: (err) => assert.fail(String(err)), onPurged: purges.onPurged });
@@ -484,8 +491,8 @@ describe('retention', () => {
     assert.deepEqual(await store.queryReports({ pageSize: 10 }), []);
   });
 
-  test('a purge failing with StoreFatalError goes to onFatal and ends the loop', async (t) => {
-    const store = tempStore(t);
+  test('a purge failing with StoreFatalError (a closed SQLite store) goes to onFatal and ends the loop', async (t) => {
+    const store = await tempStore(t, 'sqlite');
     await store.close();
     const fatal: unknown[] = [];
     let sawFatal: () => void = () => {};
@@ -499,30 +506,32 @@ describe('retention', () => {
     assert.deepEqual(clock.sleeps, [], 'the loop ended: no sleep before another purge');
   });
 
-  test('a purge failing with another error is logged and retried at the next interval', async () => {
-    // A fake: the SQLite store turns every failure into StoreFatalError, so a transient
-    // error (a MongoDB failover, say) cannot be produced here for real.
+  test('a purge failing because MongoDB is down is logged and retried at the next interval', async (t) => {
+    const mongo = await startPrivateMongo();
+    t.after(() => mongo.close());
+    const dir = mkdtempSync(join(tmpdir(), 'nebula-retention-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const store = await openStore({ ...storeConfigFor(dir, 60, 'mongo'), mongo: { url: mongo.url, maxPoolSize: 2 } }, { role: 'test' });
+    t.after(() => store.close());
+    await store.insertReports([legacy('expired', 1)], new Date(Date.now() - 2 * HOUR));
+    await mongo.kill();
+
     const lines: { msg: string; level: number }[] = [];
     const log = pino({ level: 'info' }, new Writable({ write: (chunk, _enc, done) => (lines.push(JSON.parse(String(chunk))), done()) }));
-    let calls = 0;
-    const flaky = {
-      async purgeReports(): Promise<number> {
-        calls += 1;
-        if (calls === 1) throw new Error('primary stepped down');
-        return 3;
-      },
-    };
     const clock = new ManualClock(Date.now());
     const purges = purgeLog();
     const slept = clock.nextSleep();
-    const retention = startRetention({ store: flaky, ttlSeconds: 60, log, clock, onFatal: (err) => assert.fail(String(err)), onPurged: purges.onPurged });
+    const retention = startRetention({ store, ttlSeconds: 60, log, clock, onFatal: (err) => assert.fail(String(err)), onPurged: purges.onPurged });
     assert.equal(await slept, 6000, 'it waits for the next interval');
     assert.deepEqual(purges.deleted, []);
+    assert.ok(lines.some((l) => l.level === 50 && /purging expired reports failed/.test(l.msg)), JSON.stringify(lines));
+
+    await mongo.restart();
     clock.tick(6000);
     await purges.until(() => purges.deleted.length === 1);
     await retention.stop();
-    assert.equal(calls, 2);
-    assert.ok(lines.some((l) => l.level === 50 && /purging expired reports failed/.test(l.msg)), JSON.stringify(lines));
+    assert.deepEqual(purges.deleted, [1], 'the same store instance purges once MongoDB is back');
     assert.ok(lines.some((l) => l.level === 30 && /purged expired reports/.test(l.msg)), JSON.stringify(lines));
   });
+
 });

@@ -4,7 +4,10 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { MongoClient } from 'mongodb';
 import { basic, call, managerSuite, type TestManager } from '../helpers/manager.ts';
+import { MONGO_URL } from '../helpers/mongo.ts';
+import { TEST_STORE, schemaNameOf } from '../helpers/store.ts';
 import { assertError, assertOid, assertStatus, bearer, createUser, createUserGroup, uniq } from '../helpers/fixtures.ts';
 
 const USERS = '/api/v2/users';
@@ -128,7 +131,27 @@ describe('users', () => {
     assertError(await status(basic(name, 'pw-secret-4')), 401, 'UNAUTHORIZED');
   });
 
-  test('the SQLite files never hold a password or token in clear', async () => {
+  /** Everything the store holds at rest: the SQLite files' bytes, or every MongoDB document. */
+  async function storeBytes(): Promise<Buffer> {
+    if (TEST_STORE === 'mongo') {
+      const client = new MongoClient(MONGO_URL);
+      try {
+        const db = client.db(schemaNameOf(m.dir));
+        const docs: unknown[] = [];
+        for (const { name } of await db.listCollections().toArray()) docs.push(...(await db.collection(name).find().toArray()));
+        assert.ok(docs.length > 0);
+        return Buffer.from(JSON.stringify(docs));
+      } finally {
+        await client.close();
+      }
+    }
+    const db = join(m.dir, 'nebula.db');
+    const bytes = [db, `${db}-wal`].filter((f) => existsSync(f)).map((f) => readFileSync(f));
+    assert.ok(bytes.length > 0);
+    return Buffer.concat(bytes);
+  }
+
+  test('the store never holds a password or token in clear', async () => {
     const name = uniq('disk');
     const [password, token] = [`clear-password-${uniq('s')}`, `clear-token-${uniq('s')}`];
     await createUser(m.url, name, password, token);
@@ -136,11 +159,8 @@ describe('users', () => {
     const newPassword = `clear-password-2-${uniq('s')}`;
     assertStatus(await req('PUT', `${USERS}/${name}/update`, { password: newPassword }), 200);
     assertStatus(await status(bearer(refreshed)), 200);
-    const db = join(m.dir, 'nebula.db');
-    const bytes = [db, `${db}-wal`].filter((f) => existsSync(f)).map((f) => readFileSync(f));
-    assert.ok(bytes.length > 0);
-    const all = Buffer.concat(bytes);
-    assert.ok(all.includes(Buffer.from(name)), 'the user is in the files read');
+    const all = await storeBytes();
+    assert.ok(all.includes(Buffer.from(name)), 'the user is in what was read');
     for (const secret of [password, token, refreshed, newPassword]) {
       assert.equal(all.includes(Buffer.from(secret)), false, `${secret} is stored in clear`);
     }

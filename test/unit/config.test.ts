@@ -54,6 +54,21 @@ describe('loadManagerConfig', () => {
     assert.equal(loadManagerConfig({}, { SCHEMA_NAME: 'other', NEBULA_DATA_DIR: '/d' }).databaseFile, join('/d', 'other.db'));
   });
 
+  test('the MongoDB store: mongo_url, a separate reports database, read preference, pool, mode', () => {
+    const sqlite = loadManagerConfig({}, {});
+    assert.equal(sqlite.mongo, undefined);
+    assert.equal(sqlite.mode, 'single');
+    const c = loadManagerConfig(
+      { mode: 'edge' },
+      { MONGO_URL: 'mongodb://u:p@m1,m2/?replicaSet=rs0', REPORTS_MONGO_URL: 'mongodb://local-r/', MONGO_READ_PREFERENCE: 'nearest', MONGO_MAX_POOL_SIZE: '50', SCHEMA_NAME: 'fleet' },
+    );
+    assert.deepEqual(c.mongo, { url: 'mongodb://u:p@m1,m2/?replicaSet=rs0', reportsUrl: 'mongodb://local-r/', readPreference: 'nearest', maxPoolSize: 50 });
+    assert.equal(c.schemaName, 'fleet');
+    assert.equal(c.mode, 'edge');
+    assert.equal(loadManagerConfig({}, { NEBULA_MODE: 'control' }).mode, 'control');
+    assert.deepEqual(loadManagerConfig({}, { MONGO_URL: 'mongodb+srv://cluster.example/' }).mongo, { url: 'mongodb+srv://cluster.example/', maxPoolSize: 25 });
+  });
+
   test('flags > env > config file > defaults', () => {
     const file = configFile({ port: 8000, cache_time: 30, cache_max_size: 50, basic_auth_user: 'fileuser', basic_auth_password: 'filepw', host: '127.0.0.1' });
     const env = { NEBULA_PORT: '9000', CACHE_TIME: '20' };
@@ -123,8 +138,12 @@ describe('loadManagerConfig', () => {
     assert.equal(settingOf(() => loadManagerConfig({ config: configFile({ port: 'x' }) }, {})), 'port');
     assert.equal(settingOf(() => loadManagerConfig({}, { BASIC_AUTH_USER: 'admin' })), 'basic_auth_user');
     assert.equal(settingOf(() => loadManagerConfig({}, { BASIC_AUTH_PASSWORD: 'pw' })), 'basic_auth_password');
-    assert.equal(settingOf(() => loadManagerConfig({}, { MONGO_URL: 'mongodb://localhost/nebula' })), 'mongo_url');
-    assert.equal(settingOf(() => loadManagerConfig({ config: configFile({ mongo_url: 'mongodb://x' }) }, {})), 'mongo_url');
+    assert.equal(settingOf(() => loadManagerConfig({}, { MONGO_URL: 'http://localhost/nebula' })), 'mongo_url');
+    assert.equal(settingOf(() => loadManagerConfig({ config: configFile({ mongo_url: 'mongodb://' }) }, {})), 'mongo_url');
+    assert.equal(settingOf(() => loadManagerConfig({}, { REPORTS_MONGO_URL: 'mongodb://r1/' })), 'reports_mongo_url');
+    assert.equal(settingOf(() => loadManagerConfig({}, { MONGO_URL: 'mongodb://m/', MONGO_READ_PREFERENCE: 'closest' })), 'mongo_read_preference');
+    assert.equal(settingOf(() => loadManagerConfig({}, { NEBULA_MODE: 'regional' })), 'mode');
+    assert.equal(settingOf(() => loadManagerConfig({ mode: 'Edge' }, {})), 'mode');
     for (const bad of ['a.b', '../etc', 'has space', 'x'.repeat(65)]) {
       assert.equal(settingOf(() => loadManagerConfig({}, { SCHEMA_NAME: bad })), 'schema_name', bad);
     }

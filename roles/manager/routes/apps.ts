@@ -19,7 +19,7 @@ export function appRoutes(app: FastifyInstance, ctx: ManagerContext): void {
   async function change(name: string, set: Partial<AppFields>, options: UpdateOptions<AppDoc> = {}) {
     const result = await ctx.store.update('apps', name, set, { bump: 'app_id', ...options });
     const doc = written(result, { missing: notFound(), precondition: 'APP_NOT_RUNNING' });
-    ctx.changed();
+    await ctx.changed();
     return doc;
   }
 
@@ -30,7 +30,7 @@ export function appRoutes(app: FastifyInstance, ctx: ManagerContext): void {
     checkObjectName(name);
     const fields = appFieldsFromBody(bodyObject(request.body), 'create');
     const doc = written(await ctx.store.create('apps', newApp(name, fields)), { exists: 'APP_EXISTS' });
-    ctx.changed();
+    await ctx.changed();
     return withoutOid(doc);
   });
 

@@ -79,7 +79,7 @@ export function collectionRoutes<K extends Kind>(app: FastifyInstance, ctx: Mana
 
   app.delete(`${base}/:${spec.param}`, spec.remove, async (request) => {
     if (!(await ctx.store.delete(spec.kind, param(request, spec.param)))) throw spec.notFound();
-    ctx.changed();
+    await ctx.changed();
     return {};
   });
 }

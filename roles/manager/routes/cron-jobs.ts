@@ -16,7 +16,7 @@ export function cronJobRoutes(app: FastifyInstance, ctx: ManagerContext): void {
   async function change(name: string, set: Partial<CronJobFields>) {
     const result = await ctx.store.update('cron_jobs', name, set, { bump: 'cron_job_id' });
     const doc = written(result, { missing: notFound() });
-    ctx.changed();
+    await ctx.changed();
     return doc;
   }
 
@@ -28,7 +28,7 @@ export function cronJobRoutes(app: FastifyInstance, ctx: ManagerContext): void {
     checkObjectName(name);
     const fields = cronJobFieldsFromBody(bodyObject(request.body), 'create');
     const doc = written(await ctx.store.create('cron_jobs', newCronJob(name, fields)), { exists: 'CRON_JOB_EXISTS' });
-    ctx.changed();
+    await ctx.changed();
     return withoutOid(doc);
   });
 

@@ -33,7 +33,7 @@ export function deviceGroupRoutes(app: FastifyInstance, ctx: ManagerContext): vo
 
   async function change(name: string, set: Partial<DeviceGroupFields>, options: UpdateOptions<DeviceGroupDoc>) {
     const doc = written(await ctx.store.update('device_groups', name, set, options), { missing: notFound() });
-    ctx.changed();
+    await ctx.changed();
     return doc;
   }
 
@@ -50,7 +50,7 @@ export function deviceGroupRoutes(app: FastifyInstance, ctx: ManagerContext): vo
     const fields = deviceGroupFieldsFromBody(bodyObject(request.body));
     const result = await ctx.store.create('device_groups', newDeviceGroup(name, fields), refsOf(fields));
     const doc = written(result, { exists: 'DEVICE_GROUP_EXISTS' });
-    ctx.changed();
+    await ctx.changed();
     return withoutOid(doc);
   });
 
@@ -78,7 +78,7 @@ export function deviceGroupRoutes(app: FastifyInstance, ctx: ManagerContext): vo
 
   app.post(`${V2}/prune`, PRUNING, async (_request, reply) => {
     const pruneIds = await ctx.store.pruneAll();
-    ctx.changed();
+    await ctx.changed();
     return reply.code(202).send({ prune_ids: pruneIds });
   });
 

@@ -13,6 +13,7 @@ export function statusRoutes(app: FastifyInstance, ctx: ManagerContext): void {
 
   app.get('/readyz', PUBLIC, async () => {
     if (ctx.isShuttingDown()) throw new NebulaError('SHUTTING_DOWN');
+    if (ctx.isStoreDown()) throw new NebulaError('STORE_UNAVAILABLE');
     try {
       await ctx.store.ping();
     } catch {

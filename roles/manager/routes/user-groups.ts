@@ -19,7 +19,7 @@ export function userGroupRoutes(app: FastifyInstance, ctx: ManagerContext): void
     const doc = written(await ctx.store.create('user_groups', orderUserGroup({ user_group: name, ...fields })), {
       exists: 'USER_GROUP_EXISTS',
     });
-    ctx.changed();
+    await ctx.changed();
     return withoutOid(doc);
   });
 
@@ -31,7 +31,7 @@ export function userGroupRoutes(app: FastifyInstance, ctx: ManagerContext): void
     handler: async (request) => {
       const set = userGroupPatchFromBody(bodyObject(request.body));
       const doc = written(await ctx.store.update('user_groups', param(request, 'user_group'), set), { missing: notFound() });
-      ctx.changed();
+      await ctx.changed();
       return doc;
     },
   });

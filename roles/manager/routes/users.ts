@@ -31,7 +31,7 @@ export function userRoutes(app: FastifyInstance, ctx: ManagerContext): void {
       ...(await tokenFields(token)),
     };
     written(await ctx.store.create('users', record), { exists: 'USER_EXISTS' });
-    ctx.changed();
+    await ctx.changed();
     return { ...publicUser(record), token };
   });
 
@@ -45,7 +45,7 @@ export function userRoutes(app: FastifyInstance, ctx: ManagerContext): void {
       if (secrets.password !== undefined) set.password = await hashSecret(secrets.password);
       if (secrets.token !== undefined) Object.assign(set, await tokenFields(secrets.token));
       const doc = written(await ctx.store.update('users', param(request, 'user_name'), set), { missing: notFoundOnWrite() });
-      ctx.changed();
+      await ctx.changed();
       return { _id: doc._id, ...publicUser(doc) };
     },
   });
@@ -54,7 +54,7 @@ export function userRoutes(app: FastifyInstance, ctx: ManagerContext): void {
     const token = generateSecret();
     const result = await ctx.store.update('users', param(request, 'user_name'), await tokenFields(token));
     written(result, { missing: notFoundOnWrite() });
-    ctx.changed();
+    await ctx.changed();
     return { token };
   });
 }

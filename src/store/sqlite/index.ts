@@ -26,6 +26,7 @@ function guard<T>(what: string, fn: () => T): T {
 }
 
 export class SqliteStore implements Store {
+  readonly expiresReportsItself = false;
   private readonly db: Db;
   private readonly stmt: Record<string, Statement>;
 

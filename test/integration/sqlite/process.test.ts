@@ -8,8 +8,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { basic } from '../helpers/manager.ts';
-import { spawnManager, startManagerProcess } from '../helpers/process.ts';
+import { basic } from '../../helpers/manager.ts';
+import { spawnManager, startManagerProcess } from '../../helpers/process.ts';
 
 const ENV = { BASIC_AUTH_USER: 'admin', BASIC_AUTH_PASSWORD: 'pw', NEBULA_LOG_LEVEL: 'info' };
 const AUTH = { authorization: basic('admin', 'pw'), 'content-type': 'application/json' };
