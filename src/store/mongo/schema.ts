@@ -71,6 +71,18 @@ function fatal(message: string, cause: unknown): StoreFatalError {
   return new StoreFatalError(`mongodb store: ${message}`, cause);
 }
 
+/** Up to 5 values of `field` that more than one document holds (why a unique index cannot be built). */
+async function duplicatesOf(collection: Collection, field: string): Promise<string[]> {
+  try {
+    const rows = await collection
+      .aggregate([{ $group: { _id: `$${field}`, n: { $sum: 1 } } }, { $match: { n: { $gt: 1 } } }, { $limit: 5 }])
+      .toArray();
+    return rows.map((r) => JSON.stringify(r._id));
+  } catch {
+    return [];
+  }
+}
+
 async function createIndexes(db: Db, specs: Record<string, Spec[]>): Promise<void> {
   for (const [name, indexes] of Object.entries(specs)) {
     for (const { key, ...options } of indexes) {
@@ -78,10 +90,12 @@ async function createIndexes(db: Db, specs: Record<string, Spec[]>): Promise<voi
         await db.collection(name).createIndex(key, options);
       } catch (err) {
         const field = Object.keys(key)[0] ?? '?';
-        if (err instanceof MongoServerError && err.code === DUPLICATE_KEY) {
+        const duplicates = options.unique === true ? await duplicatesOf(db.collection(name), field) : [];
+        if (duplicates.length > 0 || (err instanceof MongoServerError && err.code === DUPLICATE_KEY)) {
           throw fatal(
-            `cannot build the unique index ${options.name} on ${db.databaseName}.${name}: two documents share a ${field} ` +
-              `(${err.message}). Remove the duplicates (Nebula 2.x did not enforce unique user names), then start again`,
+            `cannot build the unique index ${options.name} on ${db.databaseName}.${name}: several documents share a ${field}` +
+              `${duplicates.length > 0 ? ` (${duplicates.join(', ')})` : ''}. Remove the duplicates (Nebula 2.x did not enforce ` +
+              `unique user names), then start again`,
             err,
           );
         }
@@ -107,8 +121,13 @@ async function indexNamed(collection: Collection, name: string): Promise<Documen
 async function ensureReportExpiry(db: Db, ttlSeconds: number): Promise<boolean> {
   const reports = db.collection(COLLECTIONS.reports);
   const key = { report_insert_date: 1 } as const;
-  const old = await indexNamed(reports, TTL_INDEX);
-  if (old !== undefined && old.unique !== true && typeof old.expireAfterSeconds === 'number' && old.expireAfterSeconds !== ttlSeconds) {
+  let old = await indexNamed(reports, TTL_INDEX);
+  if (old?.unique === true) {
+    // 2.7's unique index: two reports stored in the same millisecond collided. Replaced.
+    await reports.dropIndex(TTL_INDEX);
+    old = undefined;
+  }
+  if (old !== undefined && typeof old.expireAfterSeconds === 'number' && old.expireAfterSeconds !== ttlSeconds) {
     // Only the TTL changed: collMod changes it in place (no rebuild).
     await db.command({ collMod: COLLECTIONS.reports, index: { name: TTL_INDEX, expireAfterSeconds: ttlSeconds } });
     return true;
@@ -118,7 +137,7 @@ async function ensureReportExpiry(db: Db, ttlSeconds: number): Promise<boolean> 
     return true;
   } catch (err) {
     if (err instanceof MongoServerError && err.code !== undefined && INDEX_CONFLICT.has(Number(err.code))) {
-      // 2.7's unique TTL index, or a plain one: replaced.
+      // A plain index of that name (made where the server had no TTL): replaced.
       await reports.dropIndex(TTL_INDEX);
       await reports.createIndex(key, { name: TTL_INDEX, expireAfterSeconds: ttlSeconds });
       return true;
