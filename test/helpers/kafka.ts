@@ -190,11 +190,12 @@ export async function endOffsets(settings: KafkaSettings): Promise<Map<number, b
  * It listens on port 0 and the test reads the address from its log: no free-port race with
  * the other suites running meanwhile.
  */
-export async function startManagerOn(dataDir: string): Promise<ManagerProcess> {
+export async function startManagerOn(dataDir: string, env: Record<string, string> = {}): Promise<ManagerProcess> {
   const proc = spawnManager(['--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir], {
     BASIC_AUTH_USER: ADMIN_USER,
     BASIC_AUTH_PASSWORD: ADMIN_PASSWORD,
     NEBULA_LOG_LEVEL: 'info',
+    ...env,
   });
   const address = await waitFor('the manager to listen', () => {
     const line = logLines(proc.output()).find((l) => l.msg === 'nebula manager listening');

@@ -29,6 +29,7 @@ export interface ManagerProcess {
 /**
  * The test store's settings for a manager or reporter given a data dir (--data-dir or
  * NEBULA_DATA_DIR): under NEBULA_TEST_STORE=mongo, that directory's MongoDB database.
+ * A test that sets MONGO_URL itself keeps it (MONGO_URL '' is unset: SQLite on either pass).
  */
 function testStoreEnv(role: string, args: string[], env: Record<string, string>): Record<string, string> {
   if (TEST_STORE !== 'mongo' || (role !== 'manager' && role !== 'reporter') || env.MONGO_URL !== undefined) return {};
