@@ -3,8 +3,13 @@
 // names and document shapes, so an existing database keeps working.
 //
 // No multi-document transactions (MongoDB-wire servers such as FerretDB have none): every
-// admin write is one atomic single-document write (findOneAndUpdate with $inc for the
-// monotonic ids) followed by a bump of the change sequence, which other managers poll.
+// admin write is one single-document write (findOneAndUpdate with $inc for the monotonic
+// ids) followed by a bump of the change sequence, which other managers poll. Admin writes
+// also take a short store-wide write lock (a unique insert, the one write every
+// MongoDB-wire server makes atomic): FerretDB applies even a single-document $inc as a
+// read-then-write, and two managers bumping one app_id at once would both get the same id.
+// Admin writes are rare (people and CI), so serializing them costs nothing that matters;
+// device reads and report ingestion never take it.
 // Readers stay safe without a snapshot because of the order of reads and writes:
 //   - info() reads the change sequence, then the group, then its members. A member read
 //     after its group is never older than that group; a member deleted meanwhile is left out.
@@ -61,6 +66,20 @@ export interface MongoStoreOptions {
 
 const DUPLICATE_KEY = 11000;
 type MetaDoc = { _id: string; value: number };
+type LockDoc = { _id: string; owner: string; at: Date };
+
+/** The admin write lock: how long a writer waits for it, and when a holder is presumed dead. */
+const LOCK_WAIT_MS = 10_000;
+const LOCK_STALE_MS = 15_000;
+
+/** Errors of the connection itself (a socket the server closed, refused, reset, timed out). */
+function isConnectionFailure(err: unknown): boolean {
+  if (err instanceof MongoError) return true;
+  if (!(err instanceof Error)) return false;
+  if (err.name === 'AbortError' || err.name === 'TimeoutError') return true;
+  const code = (err as NodeJS.ErrnoException).code;
+  return typeof code === 'string' && /^(EPIPE|ECONNRESET|ECONNREFUSED|ECONNABORTED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTCONN)$/.test(code);
+}
 type Raw = Document;
 
 function isDuplicate(err: unknown): boolean {
@@ -100,6 +119,10 @@ export class MongoStore implements Store {
   private readonly reportsReader: Db;
   private readonly client: MongoClient;
   private readonly readPreference: ReadPreferenceMode;
+  /** Admin writes of this process, one at a time (then the store-wide lock). */
+  private writeQueue: Promise<unknown> = Promise.resolve();
+  /** The lock holder we last saw, and since when (our clock: no trust in other hosts' clocks). */
+  private lockSeen: { owner: string; since: number } | null = null;
 
   private constructor(clients: MongoClient[], options: MongoStoreOptions, ttlIndex: boolean) {
     this.clients = clients;
@@ -135,9 +158,9 @@ export class MongoStore implements Store {
       return new MongoStore(clients, options, ttlIndex);
     } catch (err) {
       await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
-      if (err instanceof MongoError) {
+      if (isConnectionFailure(err)) {
         const where = [options.url, options.reportsUrl].filter((u) => u !== undefined).map((u) => describeMongoUrl(u as string));
-        throw new StoreUnavailableError(`mongodb store: cannot connect to ${where.join(' and ')}: ${err.message}`, err);
+        throw new StoreUnavailableError(`mongodb store: cannot connect to ${where.join(' and ')}: ${(err as Error).message}`, err);
       }
       throw err;
     }
@@ -148,8 +171,50 @@ export class MongoStore implements Store {
     try {
       return await fn();
     } catch (err) {
-      if (err instanceof MongoError) throw new StoreUnavailableError(`mongodb store: ${what} failed: ${err.message}`, err);
+      if (isConnectionFailure(err)) throw new StoreUnavailableError(`mongodb store: ${what} failed: ${(err as Error).message}`, err);
       throw err;
+    }
+  }
+
+  /** Runs an admin write under the store-wide write lock (see the top of this file). */
+  private async write<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    const run = this.writeQueue.then(
+      () => this.call(what, () => this.locked(fn)),
+      () => this.call(what, () => this.locked(fn)),
+    );
+    this.writeQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async locked<T>(fn: () => Promise<T>): Promise<T> {
+    const locks = this.primary.collection<LockDoc>(COLLECTIONS.locks);
+    const owner = new ObjectId().toHexString();
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await locks.insertOne({ _id: 'admin_write', owner, at: new Date() });
+        break;
+      } catch (err) {
+        if (!isDuplicate(err)) throw err;
+      }
+      const held = await locks.findOne({ _id: 'admin_write' });
+      if (held !== null) {
+        if (this.lockSeen?.owner !== held.owner) this.lockSeen = { owner: held.owner, since: Date.now() };
+        else if (Date.now() - this.lockSeen.since > LOCK_STALE_MS) {
+          // Its holder died between taking and releasing it: take it over.
+          await locks.deleteOne({ _id: 'admin_write', owner: held.owner });
+          continue;
+        }
+      }
+      if (Date.now() > deadline) {
+        throw new StoreUnavailableError('mongodb store: another manager has held the admin write lock for too long', null);
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(2 ** attempt, 50) + Math.random() * 5));
+    }
+    try {
+      return await fn();
+    } finally {
+      await locks.deleteOne({ _id: 'admin_write', owner }).catch(() => undefined);
     }
   }
 
@@ -213,7 +278,7 @@ export class MongoStore implements Store {
   }
 
   async create<K extends Kind>(kind: K, doc: Docs[K], refs?: Refs): Promise<WriteResult<Docs[K]>> {
-    return this.call('create', async () => {
+    return this.write('create', async () => {
       const missing = await this.missingRef(refs);
       if (missing) return missing;
       const _id = new ObjectId();
@@ -230,7 +295,7 @@ export class MongoStore implements Store {
 
   async update<K extends Kind>(kind: K, name: string, set: Partial<Docs[K]>, options: UpdateOptions<Docs[K]> = {}): Promise<WriteResult<Docs[K]>> {
     const nameField = KIND_META[kind].nameField;
-    return this.call('update', async () => {
+    return this.write('update', async () => {
       const missing = await this.missingRef(options.refs);
       if (missing) return missing;
       const fields: Raw = { ...toStored(set as Raw) };
@@ -263,7 +328,7 @@ export class MongoStore implements Store {
   }
 
   async delete(kind: Kind, name: string): Promise<boolean> {
-    return this.call('delete', async () => {
+    return this.write('delete', async () => {
       const collection = this.col(kind, this.primary);
       const filter = { [KIND_META[kind].nameField]: name };
       if (kind === 'apps' || kind === 'cron_jobs') {
@@ -272,13 +337,13 @@ export class MongoStore implements Store {
         await this.col('device_groups', this.primary).updateMany({ [kind]: name }, { $pull: { [kind]: name } as Document, $inc: { device_group_id: 1 } });
       }
       const { deletedCount } = await collection.deleteOne(filter);
-      await this.bumpSeq();
+      if (deletedCount > 0 || kind === 'apps' || kind === 'cron_jobs') await this.bumpSeq();
       return deletedCount > 0;
     });
   }
 
   async pruneAll(): Promise<Record<string, number>> {
-    return this.call('prune', async () => {
+    return this.write('prune', async () => {
       const groups = this.col('device_groups', this.primary);
       await groups.updateMany({}, { $inc: { prune_id: 1 } });
       await this.bumpSeq();

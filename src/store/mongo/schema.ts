@@ -22,6 +22,7 @@ export const COLLECTIONS = {
   reports: 'nebula_reports',
   devices: 'nebula_devices',
   meta: 'nebula_meta',
+  locks: 'nebula_locks',
 } as const;
 
 /** The version of this layout; a database marked newer is refused (upgrade Nebula). */
@@ -154,8 +155,18 @@ async function checkVersion(db: Db): Promise<void> {
   if (doc?.version !== undefined && doc.version > SCHEMA_VERSION) {
     throw fatal(`the database ${db.databaseName} has schema version ${doc.version}, newer than this Nebula knows (${SCHEMA_VERSION}): upgrade Nebula`, null);
   }
-  await meta.updateOne({ _id: 'schema' }, { $max: { version: SCHEMA_VERSION } }, { upsert: true });
-  await meta.updateOne({ _id: 'change_seq' }, { $setOnInsert: { value: 0 } }, { upsert: true });
+  // Processes starting together on a new database race to create these: the loser's upsert
+  // meets the winner's document (11000) and, once more, updates it.
+  const upsert = async (id: string, update: Document) => {
+    try {
+      await meta.updateOne({ _id: id }, update, { upsert: true });
+    } catch (err) {
+      if (!(err instanceof MongoServerError && err.code === DUPLICATE_KEY)) throw err;
+      await meta.updateOne({ _id: id }, update, { upsert: true });
+    }
+  };
+  await upsert('schema', { $max: { version: SCHEMA_VERSION } });
+  await upsert('change_seq', { $setOnInsert: { value: 0 } });
 }
 
 export interface SchemaState {
