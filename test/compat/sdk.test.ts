@@ -16,6 +16,7 @@ import path from 'node:path';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { dropTestStore, storeEnvFor } from '../helpers/store.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const VENV_PYTHON = path.join(ROOT, '.cache', 'sdk-venv', 'bin', 'python');
@@ -93,7 +94,8 @@ before(async () => {
     '--host', HOST, '--port', String(port), '--data-dir', dataDir, '--log-level', 'warn',
   ], {
     cwd: ROOT,
-    env: { ...process.env, BASIC_AUTH_USER: ADMIN_USER, BASIC_AUTH_PASSWORD: ADMIN_PASSWORD },
+    // The test store (SQLite, or MongoDB under NEBULA_TEST_STORE=mongo) of this data dir.
+    env: { ...process.env, ...storeEnvFor(dataDir), BASIC_AUTH_USER: ADMIN_USER, BASIC_AUTH_PASSWORD: ADMIN_PASSWORD },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   manager = child;
@@ -122,7 +124,10 @@ after(async () => {
       assert.equal(code, 0, `manager exited with code ${code} after SIGTERM\nstderr:\n${managerStderr}`);
     }
   } finally {
-    if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true });
+    if (dataDir !== undefined) {
+      await dropTestStore(dataDir);
+      await rm(dataDir, { recursive: true, force: true });
+    }
   }
 });
 
