@@ -7,14 +7,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
+import { ROOT, freePort } from './ports.ts';
 
 // No import of ./process.ts: it (through ./store.ts) imports this module.
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 export const MONGO_URL = process.env.NEBULA_TEST_MONGO_URL ?? 'mongodb://127.0.0.1:27017/';
 
@@ -86,15 +84,6 @@ export interface PrivateMongo {
 
 const STARTUP_TIMEOUT_MS = 20_000;
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 interface Running {
   child: ChildProcess;

@@ -22,26 +22,16 @@
 // Failures: a database that cannot be reached (or times out) throws StoreUnavailableError:
 // the request gets a 503, the process keeps running and heals when the database is back.
 
-import {
-  MongoBulkWriteError,
-  MongoClient,
-  MongoError,
-  MongoServerError,
-  ObjectId,
-  type AnyBulkWriteOperation,
-  type ClientSession,
-  type Collection,
-  type Db,
-  type Document,
-  type Filter,
-  type ReadPreferenceMode,
-} from 'mongodb';
+import { MongoClient, ObjectId, type ClientSession, type Collection, type Db, type Document, type Filter, type ReadPreferenceMode } from 'mongodb';
 import { StoreUnavailableError } from '../../errors.ts';
-import { summarizeReport, type DeviceQuery, type DeviceRecord, type IncomingReport, type ReportQuery } from '../../model/report.ts';
+import type { DeviceQuery, DeviceRecord, IncomingReport, ReportQuery } from '../../model/report.ts';
 import type { UserGroupDoc, UserRecord } from '../../model/user.ts';
 import type { DeviceGroupDoc } from '../../model/deviceGroup.ts';
 import { KIND_META, type Docs, type InfoSnapshot, type Kind, type Refs, type Store, type StoredReport, type UpdateOptions, type WriteResult } from '../types.ts';
-import { fromStored, toStored } from './keys.ts';
+import { describeMongoUrl, isConnectionFailure, isDuplicate, normalizeUser, plain, withOid, type Raw } from './common.ts';
+import { toStored } from './keys.ts';
+import { WriteLock } from './lock.ts';
+import { getDevice, insertReports, listDevices, purgeReports, queryReports, type ReportCollections } from './reports.ts';
 import { COLLECTIONS, ensureSchema } from './schema.ts';
 
 export const READ_PREFERENCES: readonly ReadPreferenceMode[] = ['primary', 'primaryPreferred', 'secondary', 'secondaryPreferred', 'nearest'];
@@ -64,51 +54,9 @@ export interface MongoStoreOptions {
   serverSelectionTimeoutMs?: number;
 }
 
-const DUPLICATE_KEY = 11000;
 type MetaDoc = { _id: string; value: number };
-type LockDoc = { _id: string; owner: string; at: Date };
 
-/** The admin write lock: how long a writer waits for it, and when a holder is presumed dead. */
-const LOCK_WAIT_MS = 10_000;
-const LOCK_STALE_MS = 15_000;
-
-/** Errors of the connection itself (a socket the server closed, refused, reset, timed out). */
-function isConnectionFailure(err: unknown): boolean {
-  if (err instanceof MongoError) return true;
-  if (!(err instanceof Error)) return false;
-  if (err.name === 'AbortError' || err.name === 'TimeoutError') return true;
-  const code = (err as NodeJS.ErrnoException).code;
-  return typeof code === 'string' && /^(EPIPE|ECONNRESET|ECONNREFUSED|ECONNABORTED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTCONN)$/.test(code);
-}
-type Raw = Document;
-
-function isDuplicate(err: unknown): boolean {
-  return err instanceof MongoServerError && err.code === DUPLICATE_KEY;
-}
-
-/** The host list of a MongoDB URL, without credentials or options (for logs and messages). */
-export function describeMongoUrl(url: string): string {
-  const match = /^(mongodb(?:\+srv)?:\/\/)(?:[^@/]*@)?([^/?]*)/.exec(url);
-  return match ? `${match[1]}${match[2]}` : 'mongodb://?';
-}
-
-/** A document without its _id, keys as sent. */
-function plain<T>(doc: Raw | null): T | null {
-  if (doc === null) return null;
-  const { _id, ...rest } = doc;
-  return fromStored(rest) as T;
-}
-
-function withOid<T>(doc: Raw): T & { _id: { $oid: string } } {
-  const { _id, ...rest } = doc;
-  const oid = _id instanceof ObjectId ? _id.toHexString() : String(_id);
-  return { _id: { $oid: oid }, ...(fromStored(rest) as T) };
-}
-
-/** 2.7's user documents have no token_lookup. */
-function normalizeUser(doc: UserRecord): UserRecord {
-  return doc.token_lookup === undefined ? { ...doc, token_lookup: null } : doc;
-}
+export { describeMongoUrl };
 
 export class MongoStore implements Store {
   readonly expiresReportsItself: boolean;
@@ -119,10 +67,7 @@ export class MongoStore implements Store {
   private readonly reportsReader: Db;
   private readonly client: MongoClient;
   private readonly readPreference: ReadPreferenceMode;
-  /** Admin writes of this process, one at a time (then the store-wide lock). */
-  private writeQueue: Promise<unknown> = Promise.resolve();
-  /** The lock holder we last saw, and since when (our clock: no trust in other hosts' clocks). */
-  private lockSeen: { owner: string; since: number } | null = null;
+  private readonly lock: WriteLock;
 
   private constructor(clients: MongoClient[], options: MongoStoreOptions, ttlIndex: boolean) {
     this.clients = clients;
@@ -135,6 +80,7 @@ export class MongoStore implements Store {
     this.reports = reportsClient.db(reportsDb, { readPreference: 'primary' });
     this.reportsReader = reportsClient.db(reportsDb, { readPreference: options.readPreference });
     this.expiresReportsItself = ttlIndex;
+    this.lock = new WriteLock(this.primary.collection(COLLECTIONS.locks));
   }
 
   /** Connects, builds the indexes, checks the layout; throws StoreFatalError (the process must end). */
@@ -177,45 +123,8 @@ export class MongoStore implements Store {
   }
 
   /** Runs an admin write under the store-wide write lock (see the top of this file). */
-  private async write<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    const run = this.writeQueue.then(
-      () => this.call(what, () => this.locked(fn)),
-      () => this.call(what, () => this.locked(fn)),
-    );
-    this.writeQueue = run.catch(() => undefined);
-    return run;
-  }
-
-  private async locked<T>(fn: () => Promise<T>): Promise<T> {
-    const locks = this.primary.collection<LockDoc>(COLLECTIONS.locks);
-    const owner = new ObjectId().toHexString();
-    const deadline = Date.now() + LOCK_WAIT_MS;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await locks.insertOne({ _id: 'admin_write', owner, at: new Date() });
-        break;
-      } catch (err) {
-        if (!isDuplicate(err)) throw err;
-      }
-      const held = await locks.findOne({ _id: 'admin_write' });
-      if (held !== null) {
-        if (this.lockSeen?.owner !== held.owner) this.lockSeen = { owner: held.owner, since: Date.now() };
-        else if (Date.now() - this.lockSeen.since > LOCK_STALE_MS) {
-          // Its holder died between taking and releasing it: take it over.
-          await locks.deleteOne({ _id: 'admin_write', owner: held.owner });
-          continue;
-        }
-      }
-      if (Date.now() > deadline) {
-        throw new StoreUnavailableError('mongodb store: another manager has held the admin write lock for too long', null);
-      }
-      await new Promise((resolve) => setTimeout(resolve, Math.min(2 ** attempt, 50) + Math.random() * 5));
-    }
-    try {
-      return await fn();
-    } finally {
-      await locks.deleteOne({ _id: 'admin_write', owner }).catch(() => undefined);
-    }
+  private write<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return this.lock.run(() => this.call(what, () => this.lock.hold(fn)));
   }
 
   private col(kind: Kind, db: Db = this.reader): Collection<Raw> {
@@ -394,138 +303,30 @@ export class MongoStore implements Store {
     );
   }
 
-  // ---- reports and the device index ------------------------------------------------------
+  // ---- reports and the device index (reports.ts) -----------------------------------------
 
-  private reportsCol(db: Db): Collection<Raw> {
-    return db.collection(COLLECTIONS.reports);
-  }
-
-  private devicesCol(db: Db): Collection<Raw> {
-    return db.collection(COLLECTIONS.devices);
+  private reportCollections(db: Db): ReportCollections {
+    return { reports: db.collection(COLLECTIONS.reports), devices: db.collection(COLLECTIONS.devices) };
   }
 
   async insertReports(reports: IncomingReport[], now: Date): Promise<{ inserted: number; duplicates: number }> {
-    return this.call('insert reports', async () => {
-      const collection = this.reportsCol(this.reports);
-      // Reports whose id is stored already (a spool re-sent, a Kafka batch read again), or
-      // earlier in this batch, are skipped.
-      const ids = reports.map((r) => r.report_id).filter((id): id is string => typeof id === 'string');
-      const seen = new Set<string>();
-      if (ids.length > 0) {
-        const found = await collection.find({ report_id: { $in: ids } }, { projection: { _id: 0, report_id: 1 } }).toArray();
-        for (const d of found) seen.add(String(d.report_id));
-      }
-      const fresh: { report: IncomingReport; doc: Raw }[] = [];
-      for (const report of reports) {
-        const id = report.report_id;
-        if (typeof id === 'string') {
-          if (seen.has(id)) continue;
-          seen.add(id);
-        }
-        const { _id, report_insert_date, ...fields } = report as Raw;
-        fresh.push({ report, doc: { _id: new ObjectId(), ...toStored(fields), report_insert_date: now } });
-      }
-      const inserted = await this.insertFresh(collection, fresh.map((f) => f.doc));
-      await this.advanceDevices(inserted.map((i) => (fresh[i] as { report: IncomingReport }).report), now);
-      return { inserted: inserted.length, duplicates: reports.length - inserted.length };
-    });
-  }
-
-  /**
-   * Inserts the documents; returns the indexes of those stored by this call. A report whose
-   * id a concurrent writer stored between the check and the insert is a duplicate (11000).
-   */
-  private async insertFresh(collection: Collection<Raw>, docs: Raw[]): Promise<number[]> {
-    if (docs.length === 0) return [];
-    try {
-      await collection.insertMany(docs, { ordered: true });
-      return docs.map((_d, i) => i);
-    } catch (err) {
-      if (!(err instanceof MongoBulkWriteError) && !isDuplicate(err)) throw err;
-    }
-    // Some were refused as duplicates: settle each one alone. Our _ids are new ObjectIds, so a
-    // document found under its _id was stored by this call before the batch stopped; any
-    // other duplicate is a report_id stored by someone else.
-    const stored: number[] = [];
-    for (let i = 0; i < docs.length; i++) {
-      const doc = docs[i] as Raw;
-      try {
-        await collection.insertOne(doc);
-        stored.push(i);
-      } catch (err) {
-        if (!isDuplicate(err)) throw err;
-        if ((await collection.countDocuments({ _id: doc._id }, { limit: 1 })) > 0) stored.push(i);
-      }
-    }
-    return stored;
-  }
-
-  /** Moves each device's entry forward to its newest report in `reports` (never back). */
-  private async advanceDevices(reports: IncomingReport[], now: Date): Promise<void> {
-    const latest = new Map<string, DeviceRecord>();
-    for (const report of reports) {
-      const record = summarizeReport(report, now.getTime());
-      const current = latest.get(record.hostname);
-      if (current === undefined || record.last_seen >= current.last_seen) latest.set(record.hostname, record);
-    }
-    if (latest.size === 0) return;
-    const ops: AnyBulkWriteOperation<Raw>[] = [...latest.values()].map((record) => ({
-      updateOne: {
-        filter: { _id: record.hostname as unknown as ObjectId, last_seen: { $lte: record.last_seen } },
-        update: { $set: toStored(record as unknown as Raw) },
-        upsert: true,
-      },
-    }));
-    try {
-      await this.devicesCol(this.reports).bulkWrite(ops, { ordered: false });
-    } catch (err) {
-      // A device whose entry is newer than this report: the upsert hits its _id. Left as is.
-      if (err instanceof MongoBulkWriteError && err.writeErrors && [err.writeErrors].flat().every((e) => e.code === DUPLICATE_KEY)) return;
-      if (isDuplicate(err)) return;
-      throw err;
-    }
+    return this.call('insert reports', () => insertReports(this.reportCollections(this.reports), reports, now));
   }
 
   async purgeReports(before: Date): Promise<number> {
-    return this.call('purge reports', async () => (await this.reportsCol(this.reports).deleteMany({ report_insert_date: { $lt: before } })).deletedCount);
+    return this.call('purge reports', () => purgeReports(this.reportCollections(this.reports), before));
   }
 
   async listDevices(query: DeviceQuery): Promise<DeviceRecord[]> {
-    return this.call('list devices', async () => {
-      const filter: Filter<Raw> = {};
-      if (query.afterHostname !== undefined) filter._id = { $gt: query.afterHostname as unknown as ObjectId };
-      const groups: Filter<Raw>[] = [];
-      if (query.deviceGroup !== undefined) groups.push({ device_group: query.deviceGroup });
-      if (query.inGroups !== undefined) groups.push({ device_group: { $in: [...query.inGroups] } });
-      if (groups.length === 1) Object.assign(filter, groups[0]);
-      else if (groups.length > 1) filter.$and = groups;
-      const docs = await this.devicesCol(this.reportsReader).find(filter).sort({ _id: 1 }).limit(query.pageSize).toArray();
-      return docs.map((d) => plain<DeviceRecord>(d) as DeviceRecord);
-    });
+    return this.call('list devices', () => listDevices(this.reportCollections(this.reportsReader), query));
   }
 
   async getDevice(hostname: string): Promise<DeviceRecord | null> {
-    return this.call('read device', async () => plain<DeviceRecord>(await this.devicesCol(this.reportsReader).findOne({ _id: hostname as unknown as ObjectId })));
+    return this.call('read device', () => getDevice(this.reportCollections(this.reportsReader), hostname));
   }
 
   async queryReports(query: ReportQuery): Promise<StoredReport[]> {
-    return this.call('query reports', async () => {
-      const filter: Filter<Raw> = {};
-      if (query.afterId !== undefined) filter._id = { $gt: ObjectId.createFromHexString(query.afterId) };
-      if (query.hostname !== undefined) filter.hostname = query.hostname;
-      if (query.deviceGroup !== undefined) filter.device_group = query.deviceGroup;
-      if (query.creationTime !== undefined) {
-        const { op, value } = query.creationTime;
-        filter.report_creation_time = op === 'eq' ? value : { [`$${op}`]: value };
-      }
-      if (query.updated !== undefined) filter.updated = query.updated;
-      const docs = await this.reportsCol(this.reportsReader).find(filter).sort({ _id: 1 }).limit(query.pageSize).toArray();
-      return docs.map((d) => {
-        const { _id, report_insert_date, ...report } = d;
-        const insertedAt = report_insert_date instanceof Date ? report_insert_date : (_id as ObjectId).getTimestamp();
-        return { id: (_id as ObjectId).toHexString(), insertedAt, report: fromStored(report) };
-      });
-    });
+    return this.call('query reports', () => queryReports(this.reportCollections(this.reportsReader), query));
   }
 
   isReportId(id: string): boolean {

@@ -7,8 +7,6 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { MongoClient, MongoError } from 'mongodb';
 import type { StoreConfig } from '../../../src/config/manager.ts';
 import { StoreFatalError, StoreUnavailableError } from '../../../src/errors.ts';
@@ -18,6 +16,7 @@ import { COLLECTIONS } from '../../../src/store/mongo/schema.ts';
 import { openStore } from '../../../src/store/open.ts';
 import type { Store, WriteResult } from '../../../src/store/types.ts';
 import { MONGO_URL, dropDb, requireMongo, startPrivateMongo, uniqueDbName } from '../../helpers/mongo.ts';
+import { freePort } from '../../helpers/ports.ts';
 
 const app = (name: string) => newApp(name, appFieldsFromBody({ docker_image: `img/${name}:1` }, 'create'));
 
@@ -41,18 +40,9 @@ function describeError(err: unknown): string {
   return err instanceof Error ? `${err.constructor.name}(${err.name}): ${err.message}` : String(err);
 }
 
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 test('a store opened on a server that does not answer rejects with StoreUnavailableError within 10 s', async () => {
-  const port = await closedPort();
+  const port = await freePort();
   const started = Date.now();
   await assert.rejects(open(`mongodb://127.0.0.1:${port}/`, 'nowhere'), (err: unknown) => {
     assert.ok(isUnavailable(err), describeError(err));
