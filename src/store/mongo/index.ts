@@ -34,8 +34,6 @@ import { WriteLock } from './lock.ts';
 import { getDevice, insertReports, listDevices, purgeReports, queryReports, type ReportCollections } from './reports.ts';
 import { COLLECTIONS, ensureSchema } from './schema.ts';
 
-export const READ_PREFERENCES: readonly ReadPreferenceMode[] = ['primary', 'primaryPreferred', 'secondary', 'secondaryPreferred', 'nearest'];
-
 export interface MongoStoreOptions {
   url: string;
   /** A separate deployment for reports and the device index (edge regions); default: `url`. */
@@ -83,7 +81,11 @@ export class MongoStore implements Store {
     this.lock = new WriteLock(this.primary.collection(COLLECTIONS.locks));
   }
 
-  /** Connects, builds the indexes, checks the layout; throws StoreFatalError (the process must end). */
+  /**
+   * Connects, builds the indexes, checks the layout. Throws StoreUnavailableError when the
+   * server cannot be reached, StoreFatalError when the database cannot be prepared; at start
+   * either ends the process.
+   */
   static async open(options: MongoStoreOptions): Promise<MongoStore> {
     const connect = (url: string) =>
       new MongoClient(url, {
