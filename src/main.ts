@@ -3,14 +3,12 @@
 
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { createRequire } from 'node:module';
 import { ConfigError } from './errors.ts';
 import { MANAGER_OPTIONS, loadManagerConfig } from './config/manager.ts';
 import { WORKER_OPTIONS, loadWorkerConfig } from './config/worker.ts';
 import { REPORTER_OPTIONS, loadReporterConfig } from './config/reporter.ts';
 import type { OptionDef } from './config/options.ts';
-
-const version = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+import { VERSION } from './version.ts';
 
 function yargsOptions(defs: readonly OptionDef[]) {
   const out: Record<string, { type: 'string' | 'number' | 'boolean'; describe: string; choices?: readonly string[] }> = {};
@@ -82,7 +80,7 @@ function main(): Promise<unknown> {
   )
   .demandCommand(1, 'name a command: manager, worker or reporter')
   .strict()
-  .version(version)
+  .version(VERSION)
   .help()
   .fail((msg, err) => {
     if (err) throw err;

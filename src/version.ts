@@ -1,5 +1,6 @@
 // Nebula's own version (package.json), for --version and for reports.
+// A JSON import (not a runtime require): the bundler inlines it into the single executable.
 
-import { createRequire } from 'node:module';
+import pkg from '../package.json' with { type: 'json' };
 
-export const VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+export const VERSION: string = pkg.version;
