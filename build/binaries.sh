@@ -1,8 +1,9 @@
 #!/bin/sh
 # npm run build:binaries: dist/nebula-linux-x64 and dist/nebula-linux-arm64, one self-contained
 # executable each. Recipe: ../shared/reference/build-and-test-services.md §2.1.
-#   1. esbuild bundles src/main.ts (TypeScript directly) into build/out/main.cjs;
-#      better-sqlite3 stays external so pkg ships its own prebuild for each arch.
+#   1. esbuild bundles the TypeScript directly (build/bundle.ts): build/out/main.cjs, the command
+#      line, and build/out/nebula-<role>.cjs, loaded only when that role runs; better-sqlite3
+#      stays external so pkg ships its own prebuild for each arch.
 #   2. pkg's SEA cache ($HOME/.pkg-cache/sea) is seeded from npm's node-linux-<arch>: pkg
 #      downloads nothing. Base binaries are stripped when a strip for the arch is installed.
 #   3. pkg --sea writes one executable per arch.
@@ -16,36 +17,37 @@ ARCHS=${ARCHS:-x64 arm64}
 OUT=build/out
 mkdir -p "$OUT" dist
 
-# 1. Bundle. yargs reads import.meta.url, which CommonJS has not: define it from __filename.
-node_modules/.bin/esbuild src/main.ts --bundle --platform=node --format=cjs \
-  --target="node${NODE_VERSION%%.*}" --outfile="$OUT/main.cjs" --log-level=warning \
-  --external:better-sqlite3 --external:cpu-features --external:'*.node' \
-  --define:import.meta.url=__bundle_import_meta_url \
-  --banner:js='const __bundle_import_meta_url = require("node:url").pathToFileURL(__filename).href;'
+# 1. Bundle: an entry bundle and one per role, loaded when that role runs (build/bundle.ts).
+node build/bundle.ts "${NODE_VERSION%%.*}"
 
 CACHE="$HOME/.pkg-cache/sea"
 for ARCH in $ARCHS; do
   # 2. Seed pkg's cache (its .ok markers tell it to skip download and unpacking).
+  #    A base seeded before a strip for the arch was installed is seeded again, stripped.
   NAME="node-v$NODE_VERSION-linux-$ARCH"
-  if ! [ -f "$CACHE/$NAME/bin/node.ok" ] || ! [ -f "$CACHE/$NAME.tar.gz.ok" ]; then
+  STRIP=strip; [ "$ARCH" = arm64 ] && STRIP=aarch64-linux-gnu-strip
+  STRIPPED=no; command -v "$STRIP" >/dev/null && STRIPPED=yes
+  if ! [ -f "$CACHE/$NAME/bin/node.ok" ] || ! [ -f "$CACHE/$NAME.tar.gz.ok" ] \
+    || { [ "$STRIPPED" = yes ] && ! [ -f "$CACHE/$NAME.stripped" ]; }; then
     mkdir -p "$CACHE"
     TMP=$(mktemp -d)
     (cd "$TMP" && npm pack --silent "node-linux-$ARCH@$NODE_VERSION" >/dev/null)
     mkdir -p "$TMP/$NAME/bin"
     tar xzf "$TMP/node-linux-$ARCH-$NODE_VERSION.tgz" -C "$TMP/$NAME/bin" --strip-components=2 package/bin/node
-    STRIP=strip; [ "$ARCH" = arm64 ] && STRIP=aarch64-linux-gnu-strip
-    if command -v "$STRIP" >/dev/null; then "$STRIP" "$TMP/$NAME/bin/node"; else echo "no $STRIP: $ARCH base binary not stripped" >&2; fi
-    rm -rf "${CACHE:?}/$NAME"
+    if [ "$STRIPPED" = yes ]; then "$STRIP" "$TMP/$NAME/bin/node"; else echo "no $STRIP: $ARCH base binary not stripped" >&2; fi
+    rm -rf "${CACHE:?}/$NAME" "$CACHE/$NAME.stripped"
     (cd "$TMP" && tar czf "$CACHE/$NAME.tar.gz" "$NAME/bin/node")
     mv "$TMP/$NAME" "$CACHE/$NAME"
     touch "$CACHE/$NAME.tar.gz.ok" "$CACHE/$NAME/bin/node.ok"
+    [ "$STRIPPED" = yes ] && touch "$CACHE/$NAME.stripped"
     rm -rf "$TMP"
   fi
   # 3. Package, with better-sqlite3's prebuilds/linux-$ARCH.node only (no other platform, no sources).
   OTHER=arm64; [ "$ARCH" = arm64 ] && OTHER=x64
   cat > "$OUT/pkg-$ARCH.json" <<EOF
 { "name": "nebula",
-  "pkg": { "ignore": ["**/better-sqlite3/prebuilds/darwin-*.node", "**/better-sqlite3/prebuilds/win32-*.node",
+  "pkg": { "scripts": ["nebula-manager.cjs", "nebula-worker.cjs", "nebula-reporter.cjs"],
+    "ignore": ["**/better-sqlite3/prebuilds/darwin-*.node", "**/better-sqlite3/prebuilds/win32-*.node",
     "**/better-sqlite3/prebuilds/linuxmusl-*.node", "**/better-sqlite3/prebuilds/linux-$OTHER.node",
     "**/better-sqlite3/deps/**", "**/better-sqlite3/src/**"] } }
 EOF

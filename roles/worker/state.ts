@@ -2,13 +2,13 @@
 // config (with its ETag), what has been applied, cron run times and a bounded event log,
 // so a device rebooted without network comes back as it was. A write that fails is fatal.
 
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import Database, { type Database as Db } from 'better-sqlite3';
+import type { Database as Db } from 'better-sqlite3';
 import { fatalOnFailure } from '../../src/errors.ts';
 import { EMPTY_APPLIED, type AppliedState } from '../../src/diff/types.ts';
 import type { Info } from '../../src/model/info.ts';
 import { runMigrations } from '../../src/store/sqlite/migrations.ts';
+import { openDatabase } from '../../src/store/sqlite/database.ts';
 
 const MIGRATIONS = [
   `
@@ -53,8 +53,7 @@ export class WorkerState {
 
   static open(stateDir: string): WorkerState {
     return guard('open the worker state', () => {
-      mkdirSync(stateDir, { recursive: true });
-      const db = new Database(join(stateDir, 'worker.db'));
+      const db = openDatabase(join(stateDir, 'worker.db'));
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
       db.pragma('busy_timeout = 5000');

@@ -2,8 +2,7 @@
 
 import type { ReadPreference, StoreConfig } from '../config/manager.ts';
 import type { Store } from './types.ts';
-import { SqliteStore } from './sqlite/index.ts';
-import { MongoStore, describeMongoUrl } from './mongo/index.ts';
+import { databaseOfUrl, describeMongoUrl } from './mongo/url.ts';
 
 export interface OpenStoreOptions {
   /** Shown in the database's logs (MongoDB appName). */
@@ -14,7 +13,12 @@ export interface OpenStoreOptions {
 
 /** Throws StoreFatalError (bad file, failed migration or index build) or StoreUnavailableError (unreachable). */
 export async function openStore(config: StoreConfig, options: OpenStoreOptions): Promise<Store> {
-  if (config.mongo === undefined) return SqliteStore.open(config.databaseFile);
+  // Each store's driver is loaded only when it is the one configured.
+  if (config.mongo === undefined) {
+    const { SqliteStore } = await import('./sqlite/index.ts');
+    return SqliteStore.open(config.databaseFile);
+  }
+  const { MongoStore } = await import('./mongo/index.ts');
   const { mongo } = config;
   const reportsDbName = mongo.reportsUrl === undefined ? undefined : databaseOfUrl(mongo.reportsUrl);
   return MongoStore.open({
@@ -27,12 +31,6 @@ export async function openStore(config: StoreConfig, options: OpenStoreOptions):
     reportTtlSeconds: config.reportTtlSeconds,
     appName: `nebula-${options.role}`,
   });
-}
-
-/** The database named in a MongoDB URL's path (mongodb://host/<db>?...), if any. */
-export function databaseOfUrl(url: string): string | undefined {
-  const match = /^mongodb(?:\+srv)?:\/\/[^/?#]+\/([^/?#]+)/.exec(url);
-  return match ? decodeURIComponent(match[1] as string) : undefined;
 }
 
 /** Where the store is, for logs: never credentials. */

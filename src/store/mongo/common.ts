@@ -22,12 +22,6 @@ export function isConnectionFailure(err: unknown): boolean {
   return typeof code === 'string' && /^(EPIPE|ECONNRESET|ECONNREFUSED|ECONNABORTED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTCONN)$/.test(code);
 }
 
-/** The host list of a MongoDB URL, without credentials or options (for logs and messages). */
-export function describeMongoUrl(url: string): string {
-  const match = /^(mongodb(?:\+srv)?:\/\/)(?:[^@/]*@)?([^/?]*)/.exec(url);
-  return match ? `${match[1]}${match[2]}` : 'mongodb://?';
-}
-
 /** A document without its _id, keys as sent. */
 export function plain<T>(doc: Raw | null): T | null {
   if (doc === null) return null;

@@ -28,7 +28,8 @@ import type { DeviceQuery, DeviceRecord, IncomingReport, ReportQuery } from '../
 import type { UserGroupDoc, UserRecord } from '../../model/user.ts';
 import type { DeviceGroupDoc } from '../../model/deviceGroup.ts';
 import { KIND_META, type Docs, type InfoSnapshot, type Kind, type Refs, type Store, type StoredReport, type UpdateOptions, type WriteResult } from '../types.ts';
-import { describeMongoUrl, isConnectionFailure, isDuplicate, normalizeUser, plain, withOid, type Raw } from './common.ts';
+import { isConnectionFailure, isDuplicate, normalizeUser, plain, withOid, type Raw } from './common.ts';
+import { describeMongoUrl } from './url.ts';
 import { toStored } from './keys.ts';
 import { WriteLock } from './lock.ts';
 import { getDevice, insertReports, listDevices, purgeReports, queryReports, type ReportCollections } from './reports.ts';
@@ -53,8 +54,6 @@ export interface MongoStoreOptions {
 }
 
 type MetaDoc = { _id: string; value: number };
-
-export { describeMongoUrl };
 
 export class MongoStore implements Store {
   readonly expiresReportsItself: boolean;

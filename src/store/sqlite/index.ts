@@ -1,8 +1,6 @@
 // The embedded store: one SQLite file (WAL), documents as JSON, every write one transaction.
 
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database, { type Database as Db, type Statement } from 'better-sqlite3';
+import type { Database as Db, Statement } from 'better-sqlite3';
 import { ObjectId } from 'bson';
 import { fatalOnFailure } from '../../errors.ts';
 import type { DeviceQuery, DeviceRecord, IncomingReport, ReportQuery } from '../../model/report.ts';
@@ -10,6 +8,7 @@ import type { UserGroupDoc, UserRecord } from '../../model/user.ts';
 import type { DeviceGroupDoc } from '../../model/deviceGroup.ts';
 import { KIND_META, type Docs, type InfoSnapshot, type Kind, type Refs, type Store, type StoredReport, type UpdateOptions, type WriteResult } from '../types.ts';
 import { migrate } from './migrations.ts';
+import { openDatabase } from './database.ts';
 import { getDevice, insertReports, isReportId, listDevices, purgeReportsChunk, queryReports } from './reports.ts';
 
 /** Reports deleted per purge transaction. */
@@ -60,8 +59,7 @@ export class SqliteStore implements Store {
   /** Opens (creating if needed) and migrates the database file; throws StoreFatalError. */
   static open(file: string): SqliteStore {
     return guard('open', () => {
-      if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-      const db = new Database(file);
+      const db = openDatabase(file);
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.pragma('busy_timeout = 5000');

@@ -1,0 +1,62 @@
+// The bundles the single executables are made of (build/binaries.sh runs this first).
+//
+// One bundle per role, plus a small entry bundle (the command line) that loads a role's bundle
+// only when that command runs: `nebula --version` and `nebula worker` never compile the manager's
+// HTTP stack or the MongoDB driver. Compiling JavaScript is most of a cold start, so this is what
+// keeps start-up short. Bundles share no state: the entry hands a role its parsed config only.
+//
+//   build/out/main.cjs              src/main.ts, roles left as require('./nebula-<role>.cjs')
+//   build/out/nebula-<role>.cjs     roles/<role>/index.ts and everything it imports
+//
+// better-sqlite3 stays external: pkg ships its own prebuild for each arch.
+
+import { build, type BuildOptions, type Plugin } from 'esbuild';
+
+const OUT = 'build/out';
+const ROLES = ['manager', 'worker', 'reporter'] as const;
+const nodeMajor = process.argv[2] ?? process.versions.node.split('.')[0];
+
+const common: BuildOptions = {
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: `node${nodeMajor}`,
+  logLevel: 'warning',
+  external: ['better-sqlite3', 'cpu-features', '*.node'],
+  // yargs (and createRequire) read import.meta.url, which CommonJS has not: define it from __filename.
+  define: { 'import.meta.url': '__bundle_import_meta_url' },
+  banner: { js: 'const __bundle_import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
+  legalComments: 'none',
+  metafile: true,
+};
+
+/**
+ * `import('../roles/<role>/index.ts')` in src/main.ts becomes a lazy `require('./nebula-<role>.cjs')`
+ * (a require, not an import(): the executable's virtual file system serves CommonJS loading).
+ */
+const rolesAsBundles: Plugin = {
+  name: 'roles-as-bundles',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.\/roles\/[a-z]+\/index\.ts$/ }, (args) => {
+      const role = /roles\/([a-z]+)\//.exec(args.path)![1]!;
+      if (!(ROLES as readonly string[]).includes(role)) return undefined;
+      return { path: role, namespace: 'role-bundle' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'role-bundle' }, (args) => ({
+      contents: `module.exports = require('./nebula-${args.path}.cjs');`,
+      loader: 'js',
+    }));
+    b.onResolve({ filter: /^\.\/nebula-[a-z]+\.cjs$/ }, (args) => ({ path: args.path, external: true }));
+  },
+};
+
+const results = await Promise.all([
+  build({ ...common, entryPoints: ['src/main.ts'], outfile: `${OUT}/main.cjs`, plugins: [rolesAsBundles] }),
+  ...ROLES.map((role) => build({ ...common, entryPoints: [`roles/${role}/index.ts`], outfile: `${OUT}/nebula-${role}.cjs` })),
+]);
+
+for (const result of results) {
+  for (const [file, output] of Object.entries(result.metafile!.outputs)) {
+    if (file.endsWith('.cjs')) console.log(`${file}: ${(output.bytes / 1048576).toFixed(2)} MiB`);
+  }
+}
