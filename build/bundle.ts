@@ -26,6 +26,9 @@ const common: BuildOptions = {
   // yargs (and createRequire) read import.meta.url, which CommonJS has not: define it from __filename.
   define: { 'import.meta.url': '__bundle_import_meta_url' },
   banner: { js: 'const __bundle_import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
+  // The Kafka client's WebAssembly (crc32c, compression) read from a file next to the module
+  // does not survive bundling; the package's bundler build carries it inline.
+  alias: { '@platformatic/wasm-utils': '@platformatic/wasm-utils/bundled' },
   legalComments: 'none',
   metafile: true,
 };

@@ -16,7 +16,6 @@ import { SyncLoop } from './sync.ts';
 import { Reporting } from './reporting.ts';
 import { collectReport, CpuSampler, idsOfApplied } from './report.ts';
 import { HttpReportTransport } from '../../src/reports/http.ts';
-import { KafkaReportTransport } from '../../src/reports/kafka.ts';
 import type { ReportTransport } from '../../src/reports/transport.ts';
 
 export interface Worker {
@@ -174,6 +173,8 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
   let settings = config;
   if (config.reporting.transport === 'kafka' && config.reporting.kafka) {
     try {
+      // The Kafka client is loaded only by the workers that report through Kafka.
+      const { KafkaReportTransport } = await import('../../src/reports/kafka.ts');
       reportTransport = new KafkaReportTransport(config.reporting.kafka, { clientId: `nebula-worker-${config.deviceName}`, log });
     } catch (err) {
       // A transport that cannot even be set up (an unreadable TLS file): the original's REPORTING_FAIL_HARD.

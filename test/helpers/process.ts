@@ -2,6 +2,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { resolve } from 'node:path';
 import { ROOT, freePort } from './ports.ts';
 import { TEST_STORE, storeEnvFor } from './store.ts';
 
@@ -27,9 +28,19 @@ function testStoreEnv(role: string, args: string[], env: Record<string, string>)
   return dir === undefined ? {} : storeEnvFor(dir);
 }
 
+/**
+ * The single executable the process tests run, when NEBULA_BINARY names one (npm run test:package
+ * runs these suites again on dist/nebula-linux-x64); else `node src/main.ts`.
+ */
+export function nebulaBinary(): string | undefined {
+  return process.env.NEBULA_BINARY ? resolve(ROOT, process.env.NEBULA_BINARY) : undefined;
+}
+
 /** `nebula <role> <args>` as systemd would run it: a clean environment plus `env`, output captured. */
 export function spawnNebula(role: string, args: string[], env: Record<string, string> = {}): Omit<ManagerProcess, 'url'> {
-  const child = spawn(process.execPath, ['src/main.ts', role, ...args], {
+  const binary = nebulaBinary();
+  const [command, prefix] = binary === undefined ? [process.execPath, ['src/main.ts']] : [binary, []];
+  const child = spawn(command, [...prefix, role, ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...testStoreEnv(role, args, env), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
