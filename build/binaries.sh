@@ -53,6 +53,16 @@ for ARCH in $ARCHS; do
 EOF
   node_modules/.bin/pkg --sea -c "$OUT/pkg-$ARCH.json" -t "node$NODE_VERSION-linux-$ARCH" \
     -o "dist/nebula-linux-$ARCH" "$OUT/main.cjs"
+  # 4. Reproducible: pkg names the SEA's main script after its mkdtemp directory
+  #    (/tmp/pkg-sea-XXXXXX/sea-main.js, only seen in stack traces); a fixed name of the same
+  #    length makes two builds of the same sources byte-identical.
+  node -e '
+    const fs = require("node:fs"); const file = process.argv[1];
+    const bin = fs.readFileSync(file); const text = bin.toString("latin1");
+    const re = /\/pkg-sea-[A-Za-z0-9]{6}\/sea-main\.js/g; let m, n = 0;
+    while ((m = re.exec(text)) !== null) { bin.write("/pkg-sea-nebula/", m.index, "latin1"); n++; }
+    if (n === 0) { console.error(file + ": the SEA main script name was not found"); process.exit(1); }
+    fs.writeFileSync(file, bin);' "dist/nebula-linux-$ARCH"
 done
 
 # Report: size and the start-up time of --version (best of 3; arm64 only where it can run).

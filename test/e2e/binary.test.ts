@@ -1,8 +1,9 @@
 // End to end on the built x64 executable (dist/nebula-linux-x64), as an operator runs it: the
 // manager on its embedded SQLite store and a worker on the real Docker engine, both the binary,
 // each with a home nobody can write and no PKG_NATIVE_CACHE_PATH. An app created through the API
-// ends up running on the device, an update rolls it, a stop stops it, the device reports itself
-// up to date, and SIGTERM ends both cleanly with the containers left running.
+// ends up running on the device, an update rolls it, a prune removes the image it left, a stop
+// stops it, the device reports itself up to date, and SIGTERM ends both cleanly with the
+// containers left running.
 // This file builds nothing: `npm run test:package` builds first.
 
 import { test, before, after } from 'node:test';
@@ -15,7 +16,7 @@ import { assertStatus, uniq } from '../helpers/fixtures.ts';
 import { freePort, nebulaBinary, startManagerProcess, stopProcess, type ManagerProcess } from '../helpers/process.ts';
 import { deviceOf, reportsOf } from '../helpers/reports.ts';
 import { WEB_1, WEB_2, containersOf, httpText, removeContainers, waitFor } from '../helpers/worker.ts';
-import { lockEngine } from '../helpers/worker-fixtures.ts';
+import { imageExists, lockEngine } from '../helpers/worker-fixtures.ts';
 import { spawnWorkerProcess, type Proc } from '../helpers/worker-process.ts';
 
 const AUTH = basic('admin', 'e2e-secret');
@@ -46,7 +47,7 @@ after(async () => {
 
 const serves = (port: number, version: string) => async () => (await httpText(port)) === version;
 
-test('an app created through the API ends up running on the device, follows an update and a stop; SIGTERM leaves it to the engine', async (t) => {
+test('an app created through the API ends up running on the device, follows an update, a prune and a stop; SIGTERM leaves it to the engine', async (t) => {
   const port = await freePort();
   const app = uniq('e2e');
   const group = uniq('dg');
@@ -80,6 +81,12 @@ test('an app created through the API ends up running on the device, follows an u
 
   assertStatus(await call(manager.url, 'PUT', `/api/v2/apps/${app}/update`, { auth: AUTH, body: { docker_image: WEB_2 } }), 202);
   await waitFor('the app to serve web:2 after the update', serves(port, '2'), 30_000);
+
+  assert.equal(await imageExists(WEB_1), true);
+  assertStatus(await call(manager.url, 'POST', `/api/v2/device_groups/${group}/prune`, { auth: AUTH }), 202);
+  await waitFor(`${WEB_1}, no longer used, to be pruned from the device`, async () => !(await imageExists(WEB_1)), 30_000);
+  assert.equal(await imageExists(WEB_2), true, 'the image in use survives the prune');
+  assert.equal(await httpText(port), '2');
 
   assertStatus(await call(manager.url, 'POST', `/api/v2/apps/${app}/stop`, { auth: AUTH }), 202);
   await waitFor('the app to stop on the device', async () => (await containersOf(app)).every((c) => c.state !== 'running'), 30_000);
