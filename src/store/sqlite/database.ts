@@ -5,10 +5,12 @@
 // it can be loaded; pkg would write it under ~/.cache, which a service user may not have (no home,
 // read-only home, ProtectHome). So it goes next to the database instead — the data or state
 // directory, which has to be writable anyway — unless PKG_NATIVE_CACHE_PATH names a place.
+// (The tmp fallback needs a tmp mounted exec; the units' PrivateTmp is.)
 
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import Database, { type Database as Db } from 'better-sqlite3';
 
@@ -21,9 +23,11 @@ function inSingleExecutable(): boolean {
 }
 
 /**
- * The addon copied out of the executable into `dir`/.native (once per build: the file name
- * carries its hash; written to a temporary name and renamed, so a half-written file is never
- * loaded). Copies of other builds are removed. Undefined where better-sqlite3 finds its own.
+ * The addon copied out of the executable into `dir`/.native — or, where that directory cannot
+ * take it (a full or read-only disk: the store then reports its own error), into the temporary
+ * directory. Once per build: the file name carries its hash, and it is written to a temporary
+ * name and renamed, so a half-written file is never loaded; copies of other builds are removed.
+ * Undefined where better-sqlite3 finds its own (run from source, or PKG_NATIVE_CACHE_PATH set).
  */
 export function nativeBindingFor(dir: string): string | undefined {
   if (!inSingleExecutable() || process.env.PKG_NATIVE_CACHE_PATH) return undefined;
@@ -32,23 +36,36 @@ export function nativeBindingFor(dir: string): string | undefined {
   if (source === null) return undefined;
   const content = readFileSync(source);
   const name = `${PREFIX}${createHash('sha256').update(content).digest('hex').slice(0, 16)}.node`;
-  const nativeDir = join(dir, NATIVE_DIR);
-  const target = join(nativeDir, name);
-  let present = false;
   try {
-    present = statSync(target).size === content.length;
+    return copyInto(join(dir, NATIVE_DIR), name, content);
+  } catch (err) {
+    try {
+      return copyInto(join(tmpdir(), `nebula-native-${process.getuid?.() ?? 'user'}`), name, content);
+    } catch {
+      throw err;
+    }
+  }
+}
+
+function copyInto(nativeDir: string, name: string, content: Buffer): string {
+  const target = join(nativeDir, name);
+  try {
+    if (statSync(target).size === content.length) return target;
   } catch {
     // not there yet
   }
-  if (!present) {
-    mkdirSync(nativeDir, { recursive: true, mode: 0o700 });
-    const partial = `${target}.${process.pid}.tmp`;
+  mkdirSync(nativeDir, { recursive: true, mode: 0o700 });
+  const partial = `${target}.${process.pid}.tmp`;
+  try {
     writeFileSync(partial, content, { mode: 0o500 });
     renameSync(partial, target);
-    // Copies of earlier builds go (not another process's .tmp: it may be renaming it now).
-    for (const old of readdirSync(nativeDir)) {
-      if (old !== name && old.startsWith(PREFIX) && old.endsWith('.node')) rmSync(join(nativeDir, old), { force: true });
-    }
+  } catch (err) {
+    rmSync(partial, { force: true });
+    throw err;
+  }
+  // Copies of earlier builds go (not another process's .tmp: it may be renaming it now).
+  for (const old of readdirSync(nativeDir)) {
+    if (old !== name && old.startsWith(PREFIX) && old.endsWith('.node')) rmSync(join(nativeDir, old), { force: true });
   }
   return target;
 }
