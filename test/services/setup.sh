@@ -12,6 +12,7 @@ STEPS=(
   registry.sh
   kafka.sh
   ferretdb.sh
+  packaging.sh
 )
 
 for step in "${STEPS[@]}"; do
