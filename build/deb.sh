@@ -101,6 +101,10 @@ for ARCH in $ARCHS; do
   cp "$ROOT/lib/systemd/system/"*.service "$T/$NAME/systemd/"
   cp "$ROOT/etc/nebula/"*.env "$T/$NAME/env/"
   cp "$OUT/copyright" "$T/$NAME/copyright"
+  find "$T" -type d -exec chmod 0755 {} +
+  find "$T" -type f -exec chmod 0644 {} +
+  chmod 0755 "$T/$NAME/nebula"
+  chmod 0600 "$T/$NAME/env/"*.env
   find "$T" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
   repro_targz "$T" "$NAME" "dist/$NAME.tar.gz.tmp"
   mv "dist/$NAME.tar.gz.tmp" "dist/$NAME.tar.gz"
