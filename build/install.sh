@@ -18,6 +18,8 @@
 #                    (.../releases/latest/download for the latest)
 # Every download is checked against the release's SHA256SUMS before anything is installed.
 set -eu
+# useradd, groupadd: sbin, which a non-login root shell may lack.
+PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
 
 DEFAULT_VERSION=latest
 REPO_URL=https://github.com/nebula/nebula

@@ -33,7 +33,10 @@ interface Result {
   stderr: string;
 }
 
-function run(cmd: string, args: string[], env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin' }): Promise<Result> {
+// chroot, useradd and friends live in sbin, which a non-login PATH may lack.
+const HOST_ENV = { PATH: `${process.env.PATH ?? '/usr/bin:/bin'}:/usr/local/sbin:/usr/sbin:/sbin`, LANG: 'C.UTF-8' };
+
+function run(cmd: string, args: string[], env: Record<string, string> = HOST_ENV): Promise<Result> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

@@ -25,7 +25,8 @@ const SERVICES = 'run `npm run services` (test/services/packaging.sh) first';
 const ROLES = ['manager', 'worker', 'reporter'] as const;
 const UNITS = ROLES.map((r) => `nebula-${r}.service`);
 const CHROOT_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', HOME: '/root', DEBIAN_FRONTEND: 'noninteractive' };
-const HOST_ENV = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' };
+// chroot, useradd and friends live in sbin, which a non-login PATH may lack.
+const HOST_ENV = { PATH: `${process.env.PATH ?? '/usr/bin:/bin'}:/usr/local/sbin:/usr/sbin:/sbin`, LANG: 'C.UTF-8' };
 
 interface Result {
   code: number | null;
