@@ -1,6 +1,7 @@
 // The manager's composition: config -> logger -> store -> auth, cache, change watcher,
 // report retention -> HTTP server; and its lifecycle (graceful SIGTERM, fail hard on a broken store).
 
+import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { ManagerConfig } from '../../src/config/manager.ts';
 import { createLogger, type Logger } from '../../src/log.ts';
@@ -130,7 +131,9 @@ export async function runManager(config: ManagerConfig): Promise<void> {
 
   try {
     const address = await manager.app.listen({ host: config.host, port: config.port });
-    log.info({ address, mode: config.mode, ...describeStore(config), reports_expire_by: store.expiresReportsItself ? 'ttl index' : 'purge' }, 'nebula manager listening');
+    // `address` is one way to reach it (fastify names 127.0.0.1 for 0.0.0.0); host and port say where it listens.
+    const { port } = manager.app.server.address() as AddressInfo;
+    log.info({ address, host: config.host, port, mode: config.mode, ...describeStore(config), reports_expire_by: store.expiresReportsItself ? 'ttl index' : 'purge' }, 'nebula manager listening');
   } catch (err) {
     log.fatal({ err }, `cannot listen on ${config.host}:${config.port}`);
     process.exit(2);
