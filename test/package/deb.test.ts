@@ -8,66 +8,34 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, appendFileSync, chmodSync, mkdirSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../helpers/ports.ts';
+import { DEB_VERSION, ROLES, UNITS, VERSION, chrootIn, debFile, removeTemp, requirePackageTools, run, show, unpackRoot, type Result } from '../helpers/debian.ts';
 import { MANAGER_OPTIONS } from '../../src/config/manager.ts';
 import { WORKER_OPTIONS } from '../../src/config/worker.ts';
 import { REPORTER_OPTIONS } from '../../src/config/reporter.ts';
 
-const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-const DEB_VERSION = VERSION.replaceAll('-', '~');
-const DEB = { amd64: join(ROOT, 'dist', `nebula_${DEB_VERSION}_amd64.deb`), arm64: join(ROOT, 'dist', `nebula_${DEB_VERSION}_arm64.deb`) };
-const ROOT_TAR = join(ROOT, '.cache', 'debian-bookworm-root.tar');
-const SERVICES = 'run `npm run services` (test/services/packaging.sh) first';
-const ROLES = ['manager', 'worker', 'reporter'] as const;
-const UNITS = ROLES.map((r) => `nebula-${r}.service`);
+const DEB = { amd64: debFile('amd64'), arm64: debFile('arm64') };
 const OPTIONS = { manager: MANAGER_OPTIONS, worker: WORKER_OPTIONS, reporter: REPORTER_OPTIONS };
-const CHROOT_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', HOME: '/root', DEBIAN_FRONTEND: 'noninteractive' };
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
-// chroot, useradd and friends live in sbin, which a non-login PATH may lack.
-const HOST_ENV = { PATH: `${process.env.PATH ?? '/usr/bin:/bin'}:/usr/local/sbin:/usr/sbin:/sbin`, LANG: 'C.UTF-8' };
 
-function run(cmd: string, args: string[], env: Record<string, string> = HOST_ENV): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
-const show = (r: Result) => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 
-async function requireTool(name: string): Promise<void> {
-  const r = await run('sh', ['-c', `command -v ${name}`]);
-  if (r.code !== 0) throw new Error(`${name} is missing: ${SERVICES}`);
-}
 
 let tmp: string;
 let root: string;
 let lintian: Record<'amd64' | 'arm64', Promise<Result>>;
 
 /** A shell script run in the Debian root as root. */
-const chroot = (script: string) => run('chroot', [root, '/bin/sh', '-c', script], CHROOT_ENV);
+let chroot: (script: string) => Promise<Result>;
 const inRoot = (path: string) => join(root, path);
 const systemctlLog = () => (existsSync(inRoot('/tmp/systemctl.log')) ? readFileSync(inRoot('/tmp/systemctl.log'), 'utf8') : '');
 
 before(async () => {
-  if (process.getuid?.() !== 0) throw new Error('the package tests need root (chroot, dpkg in a Debian root)');
-  for (const tool of ['dpkg-deb', 'lintian', 'chroot', 'tar', 'systemctl', 'objdump']) await requireTool(tool);
-  if (!existsSync(ROOT_TAR)) throw new Error(`${ROOT_TAR} is missing: ${SERVICES}`);
+  await requirePackageTools(['dpkg-deb', 'lintian', 'chroot', 'tar', 'systemctl', 'objdump'], 'chroot, dpkg in a Debian root');
   for (const deb of Object.values(DEB)) {
     if (!existsSync(deb)) throw new Error(`${deb} is missing: run \`sh build/deb.sh\` (npm run build:deb) first`);
   }
@@ -76,10 +44,8 @@ before(async () => {
   const lint = (deb: string) => run('lintian', ['--display-level', '>=pedantic', '--display-info', deb]);
   lintian = { amd64: lint(DEB.amd64), arm64: lint(DEB.arm64) };
 
-  root = join(tmp, 'root');
-  mkdirSync(root);
-  const untar = await run('tar', ['-C', root, '--numeric-owner', '-xf', ROOT_TAR]);
-  assert.equal(untar.code, 0, show(untar));
+  root = await unpackRoot(tmp);
+  chroot = chrootIn(root);
   // systemd "running": a stub systemctl that logs its calls (deb-systemd-invoke calls it too).
   renameSync(inRoot('/usr/bin/systemctl'), inRoot('/usr/bin/systemctl.real'));
   writeFileSync(inRoot('/usr/bin/systemctl'), '#!/bin/sh\necho "$*" >>/tmp/systemctl.log\n');
@@ -90,11 +56,8 @@ before(async () => {
 
 after(async () => {
   if (!tmp) return;
-  // Nothing is mounted by this file; if a failed run left a mount under tmp, unmount it first.
-  const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(`${tmp}/`));
-  for (const m of mounts.sort().reverse()) await run('umount', ['-l', m]);
   await Promise.allSettled(Object.values(lintian ?? {}));
-  rmSync(tmp, { recursive: true, force: true });
+  await removeTemp(tmp);
 });
 
 function mode(path: string): string {

@@ -8,44 +8,20 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { appendFileSync, chmodSync, createReadStream, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { ROOT } from '../helpers/ports.ts';
+import { CHROOT_ENV, ROLES, VERSION, chrootIn, removeTemp, requirePackageTools, run, show, unpackRoot, type Result } from '../helpers/debian.ts';
 
-const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 const DIST = join(ROOT, 'dist');
 const TARBALL = `nebula-${VERSION}-linux-x64.tar.gz`;
-const ROOT_TAR = join(ROOT, '.cache', 'debian-bookworm-root.tar');
-const SERVICES = 'run `npm run services` (test/services/packaging.sh) first';
-const ROLES = ['manager', 'worker', 'reporter'] as const;
-const CHROOT_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', HOME: '/root' };
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
-// chroot, useradd and friends live in sbin, which a non-login PATH may lack.
-const HOST_ENV = { PATH: `${process.env.PATH ?? '/usr/bin:/bin'}:/usr/local/sbin:/usr/sbin:/sbin`, LANG: 'C.UTF-8' };
 
-function run(cmd: string, args: string[], env: Record<string, string> = HOST_ENV): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
-const show = (r: Result) => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 
 let tmp: string;
 let root: string;
@@ -53,7 +29,7 @@ let server: Server;
 let base: string;
 const requests: string[] = [];
 const inRoot = (path: string) => join(root, path);
-const chroot = (script: string) => run('chroot', [root, '/bin/sh', '-c', script], CHROOT_ENV);
+let chroot: (script: string) => Promise<Result>;
 const mode = (path: string) => (lstatSync(inRoot(path)).mode & 0o7777).toString(8).padStart(4, '0');
 
 /**
@@ -84,19 +60,13 @@ function serve(): Promise<Server> {
 }
 
 before(async () => {
-  if (process.getuid?.() !== 0) throw new Error('the package tests need root (chroot)');
-  for (const tool of ['chroot', 'tar', 'systemctl']) {
-    if ((await run('sh', ['-c', `command -v ${tool}`])).code !== 0) throw new Error(`${tool} is missing: ${SERVICES}`);
-  }
-  if (!existsSync(ROOT_TAR)) throw new Error(`${ROOT_TAR} is missing: ${SERVICES}`);
+  await requirePackageTools(['chroot', 'tar', 'systemctl'], 'chroot');
   for (const f of ['install.sh', 'SHA256SUMS', TARBALL, `nebula_${VERSION.replaceAll('-', '~')}_amd64.deb`]) {
     if (!existsSync(join(DIST, f))) throw new Error(`dist/${f} is missing: run \`sh build/deb.sh\` (npm run build:deb) first`);
   }
   tmp = mkdtempSync(join(tmpdir(), 'nebula-install-'));
-  root = join(tmp, 'root');
-  mkdirSync(root);
-  const untar = await run('tar', ['-C', root, '--numeric-owner', '-xf', ROOT_TAR]);
-  assert.equal(untar.code, 0, show(untar));
+  root = await unpackRoot(tmp);
+  chroot = chrootIn(root);
   server = await serve();
   base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
 });
@@ -107,9 +77,7 @@ after(async () => {
     await new Promise((resolve) => server.close(resolve));
   }
   if (!tmp) return;
-  const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(`${tmp}/`));
-  for (const m of mounts.sort().reverse()) await run('umount', ['-l', m]);
-  rmSync(tmp, { recursive: true, force: true });
+  await removeTemp(tmp);
 });
 
 test('dist/install.sh defaults to this version; SHA256SUMS lists the release files', () => {

@@ -13,40 +13,16 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
-import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../helpers/ports.ts';
+import { HOST_ENV, ROLES, UNITS, chrootIn, debFile, removeTemp, requirePackageTools, run, show, unpackRoot, type Result } from '../helpers/debian.ts';
 
-const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-const DEB = join(ROOT, 'dist', `nebula_${VERSION.replaceAll('-', '~')}_amd64.deb`);
-const ROOT_TAR = join(ROOT, '.cache', 'debian-bookworm-root.tar');
-const SERVICES = 'run `npm run services` (test/services/packaging.sh) first';
-const ROLES = ['manager', 'worker', 'reporter'] as const;
-const UNITS = ROLES.map((r) => `nebula-${r}.service`);
-const CHROOT_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', HOME: '/root', DEBIAN_FRONTEND: 'noninteractive' };
-// chroot, useradd and friends live in sbin, which a non-login PATH may lack.
-const HOST_ENV = { PATH: `${process.env.PATH ?? '/usr/bin:/bin'}:/usr/local/sbin:/usr/sbin:/sbin`, LANG: 'C.UTF-8' };
+const DEB = debFile('amd64');
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
-function run(cmd: string, args: string[], env: Record<string, string> = HOST_ENV): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
-const show = (r: Result) => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The unit's settings: section.key -> values, in order. */
@@ -115,20 +91,14 @@ test('each unit: the binary, its env file, user nebula, its state directory, alw
 let tmp: string;
 let root: string;
 const inRoot = (path: string) => join(root, path);
-const chroot = (script: string) => run('chroot', [root, '/bin/sh', '-c', script], CHROOT_ENV);
+let chroot: (script: string) => Promise<Result>;
 
 before(async () => {
-  if (process.getuid?.() !== 0) throw new Error('the package tests need root (chroot, systemd-nspawn)');
-  for (const tool of ['systemd-analyze', 'systemctl', 'systemd-nspawn', 'nsenter', 'chroot', 'tar']) {
-    if ((await run('sh', ['-c', `command -v ${tool}`])).code !== 0) throw new Error(`${tool} is missing: ${SERVICES}`);
-  }
-  if (!existsSync(ROOT_TAR)) throw new Error(`${ROOT_TAR} is missing: ${SERVICES}`);
+  await requirePackageTools(['systemd-analyze', 'systemctl', 'systemd-nspawn', 'nsenter', 'chroot', 'tar'], 'chroot, systemd-nspawn');
   if (!existsSync(DEB)) throw new Error(`${DEB} is missing: run \`sh build/deb.sh\` (npm run build:deb) first`);
   tmp = mkdtempSync(join(tmpdir(), 'nebula-units-'));
-  root = join(tmp, 'root');
-  mkdirSync(root);
-  const untar = await run('tar', ['-C', root, '--numeric-owner', '-xf', ROOT_TAR]);
-  assert.equal(untar.code, 0, show(untar));
+  root = await unpackRoot(tmp);
+  chroot = chrootIn(root);
   writeFileSync(inRoot('/tmp/nebula.deb'), readFileSync(DEB));
   const install = await chroot('dpkg -i /tmp/nebula.deb </dev/null && rm /tmp/nebula.deb');
   assert.equal(install.code, 0, show(install));
@@ -148,9 +118,7 @@ after(async () => {
   if (engine) await new Promise((resolve) => engine!.close(resolve));
   if (!tmp) return;
   // nspawn's mounts live in its own namespace; still, never delete through a leftover mount.
-  const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(`${tmp}/`));
-  for (const m of mounts.sort().reverse()) await run('umount', ['-l', m]);
-  rmSync(tmp, { recursive: true, force: true });
+  await removeTemp(tmp);
 });
 
 test('systemd-analyze verify: every unit loads cleanly (no warning) with the package installed', async () => {
