@@ -53,9 +53,30 @@ const rolesAsBundles: Plugin = {
   },
 };
 
+/**
+ * dockerode's optional transports, left out of the executable: SSH to a remote engine (ssh2, via
+ * docker-modem) and BuildKit sessions (gRPC, protobuf; image builds only). The worker talks to
+ * its local engine's socket and builds nothing; loading them cost ~35 MB of memory and parse
+ * time at every start. A stub says so if anything ever reaches them.
+ */
+const UNUSED_TRANSPORTS = ['ssh2', '@grpc/grpc-js', '@grpc/proto-loader', 'protobufjs'];
+const withoutUnusedTransports: Plugin = {
+  name: 'without-unused-transports',
+  setup(b) {
+    const filter = new RegExp(`^(${UNUSED_TRANSPORTS.map((m) => m.replace(/[/.]/g, '\\$&')).join('|')})$`);
+    b.onResolve({ filter }, (args) => ({ path: args.path, namespace: 'unused-transport' }));
+    b.onLoad({ filter: /.*/, namespace: 'unused-transport' }, (args) => ({
+      loader: 'js',
+      contents: `const why = ${JSON.stringify(`nebula: ${args.path} is not part of this executable (Docker over ssh:// and BuildKit builds are not supported; use the engine's unix socket)`)};
+const refuse = (key) => function () { throw new Error(why + ' [' + String(key) + ']'); };
+module.exports = new Proxy({}, { get: (_, key) => (key === '__esModule' ? false : refuse(key)) });`,
+    }));
+  },
+};
+
 const results = await Promise.all([
   build({ ...common, entryPoints: ['src/main.ts'], outfile: `${OUT}/main.cjs`, plugins: [rolesAsBundles] }),
-  ...ROLES.map((role) => build({ ...common, entryPoints: [`roles/${role}/index.ts`], outfile: `${OUT}/nebula-${role}.cjs` })),
+  ...ROLES.map((role) => build({ ...common, entryPoints: [`roles/${role}/index.ts`], outfile: `${OUT}/nebula-${role}.cjs`, plugins: [withoutUnusedTransports] })),
 ]);
 
 for (const result of results) {
