@@ -8,7 +8,7 @@
 // (The tmp fallback needs a tmp mounted exec; the units' PrivateTmp is.)
 
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -24,12 +24,12 @@ function inSingleExecutable(): boolean {
 
 /**
  * The addon copied out of the executable into `dir`/.native — or, where that directory cannot
- * take it (a full or read-only disk: the store then reports its own error), into the temporary
- * directory. Once per build: the file name carries its hash, and it is written to a temporary
+ * take it (a full or read-only disk: the store then reports its own error), into a new private
+ * temporary directory. Once per build: the file name carries its hash, and it is written to a temporary
  * name and renamed, so a half-written file is never loaded; copies of other builds are removed.
  * Undefined where better-sqlite3 finds its own (run from source, or PKG_NATIVE_CACHE_PATH set).
  */
-export function nativeBindingFor(dir: string): string | undefined {
+function nativeBindingFor(dir: string): string | undefined {
   if (!inSingleExecutable() || process.env.PKG_NATIVE_CACHE_PATH) return undefined;
   const binding = createRequire(import.meta.url)('better-sqlite3/lib/binding.js') as { getPrebuildPath(): string | null };
   const source = binding.getPrebuildPath();
@@ -40,7 +40,9 @@ export function nativeBindingFor(dir: string): string | undefined {
     return copyInto(join(dir, NATIVE_DIR), name, content);
   } catch (err) {
     try {
-      return copyInto(join(tmpdir(), `nebula-native-${process.getuid?.() ?? 'user'}`), name, content);
+      // A fresh private directory (0700): a shared /tmp must not let another user put a file
+      // where this process will load code from.
+      return copyInto(mkdtempSync(join(tmpdir(), 'nebula-native-')), name, content);
     } catch {
       throw err;
     }
