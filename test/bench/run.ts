@@ -1,44 +1,95 @@
-// `npm run bench`: the benchmarks side by side, one table, each figure next to its reference.
-// Figures, not pass/fail: a target missed is printed as such, and the run still ends 0.
-// So far: /info 200 and 304 against a bare node:http server (issue 7 a, b); the rest of issue 7
-// (propagation, the seed's siege test, worker footprint, reporter ingest, start-up) is to come.
+// `npm run bench [-- name …]`: every test/bench/*.bench.ts side by side, one table, each figure next
+// to its reference and target. Figures, not pass/fail: a target missed is printed as such and the
+// run still ends 0; it ends 1 only when a bench cannot measure at all.
+// A full run (no names) rewrites docs/benchmarks.md with the machine, the method and the table.
 
-import { cpus } from 'node:os';
-import { benchInfo, type WrkResult } from './info.bench.ts';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { cpus, release, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ROOT, DURATION_S, type Bench, type Row } from './lib.ts';
 
-interface Row {
-  figure: string;
-  nebula: string;
-  reference: string;
-  ratio: string;
-  target: string;
+const COLUMNS = ['figure', 'nebula', 'reference', 'ratio', 'target', 'verdict'] as const;
+
+function table(rows: Row[]): string[] {
+  const cells = rows.map((r) => COLUMNS.map((k) => (r[k] ?? '').replaceAll('|', '\\|')));
+  const widths = COLUMNS.map((k, i) => Math.max(k.length, ...cells.map((c) => c[i]!.length)));
+  const line = (c: readonly string[]) => `| ${c.map((x, i) => x.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(COLUMNS), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)];
 }
 
-const fmt = (r: WrkResult) => `${Math.round(r.requestsPerSecond)} req/s, p99 ${r.p99Ms.toFixed(1)} ms${r.non2xx3xx || r.errors ? `, ${r.non2xx3xx} bad, ${r.errors} errors` : ''}`;
+function machine(): string {
+  const model = cpus()[0]?.model ?? 'unknown CPU';
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+  } catch {
+    // not a checkout
+  }
+  return `${cpus().length} × ${model}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${release()}, Node ${process.version}, commit ${commit}`;
+}
 
 async function main(): Promise<void> {
+  const only = process.argv.slice(2);
+  const dir = join(ROOT, 'test', 'bench');
+  const benches: Bench[] = [];
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.bench.ts')).sort()) {
+    const mod = (await import(pathToFileURL(join(dir, file)).href)) as { bench?: Bench };
+    if (mod.bench) benches.push(mod.bench);
+  }
+  benches.sort((a, b) => a.order - b.order);
+  const unknown = only.filter((n) => !benches.some((b) => b.name === n));
+  if (unknown.length > 0) throw new Error(`no bench named ${unknown.join(', ')} (there are: ${benches.map((b) => b.name).join(', ')})`);
+  const selected = only.length === 0 ? benches : benches.filter((b) => only.includes(b.name));
   const rows: Row[] = [];
-  const info = await benchInfo();
-  rows.push({
-    figure: `a. /info 200 (${info.bodyBytes} B, auth, 500 conns)`,
-    nebula: fmt(info.ok.nebula),
-    reference: `bare node:http ${fmt(info.ok.bare)}`,
-    ratio: (info.ok.nebula.requestsPerSecond / info.ok.bare.requestsPerSecond).toFixed(2),
-    target: '>= 0.85',
-  });
-  rows.push({
-    figure: 'b. /info 304 (If-None-Match)',
-    nebula: fmt(info.notModified.nebula),
-    reference: `bare node:http ${fmt(info.notModified.bare)}`,
-    ratio: (info.notModified.nebula.requestsPerSecond / info.notModified.bare.requestsPerSecond).toFixed(2),
-    target: '>= 0.9',
-  });
-  console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, Node ${process.version}; load: wrk -t2 -c500 pinned to CPU 1, servers to CPU 0`);
-  const widths = (['figure', 'nebula', 'reference', 'ratio', 'target'] as const).map((k) => Math.max(k.length, ...rows.map((r) => r[k].length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
-  console.log(line(['figure', 'nebula', 'reference', 'ratio', 'target']));
-  console.log(line(widths.map((w) => '-'.repeat(w))));
-  for (const r of rows) console.log(line([r.figure, r.nebula, r.reference, r.ratio, r.target]));
+  const failures: string[] = [];
+  for (const b of selected) {
+    const started = Date.now();
+    console.error(`bench ${b.name}: running…`);
+    try {
+      const got = await b.run();
+      rows.push(...got);
+      console.error(`bench ${b.name}: done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+      for (const line of table(got)) console.error(`  ${line}`);
+    } catch (err) {
+      failures.push(`${b.name}: ${err instanceof Error ? err.message : String(err)}`);
+      rows.push({ figure: b.name, nebula: 'could not measure (see the run output)', reference: '', ratio: '', target: '', verdict: 'missed' });
+      console.error(`bench ${b.name} failed:`, err);
+    }
+  }
+  const header = `machine: ${machine()}`;
+  console.log(header);
+  for (const line of table(rows)) console.log(line);
+  if (only.length === 0) {
+    const doc = [
+      '# Benchmarks',
+      '',
+      `Written by \`npm run bench\` (test/bench/run.ts) on ${new Date().toISOString().slice(0, 10)}; do not edit by hand — run it again.`,
+      '',
+      `Machine: ${machine()}.`,
+      '',
+      readFileSync(join(dir, 'README.md'), 'utf8').trim(),
+      '',
+      '## Results',
+      '',
+      `Duration of each wrk run: ${DURATION_S} s (BENCH_SECONDS).`,
+      '',
+      ...table(rows),
+      '',
+      '## Method, per benchmark',
+      '',
+      ...selected.map((b) => `- **${b.name}**: ${b.method}`),
+      '',
+    ].join('\n');
+    mkdirSync(join(ROOT, 'docs'), { recursive: true });
+    writeFileSync(join(ROOT, 'docs', 'benchmarks.md'), doc);
+    console.log('wrote docs/benchmarks.md');
+  }
+  if (failures.length > 0) {
+    console.error(`could not measure: ${failures.join('; ')}`);
+    process.exitCode = 1;
+  }
 }
 
 main().catch((err: unknown) => {
