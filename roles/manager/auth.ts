@@ -3,7 +3,15 @@
 // time and verified by slow hashes; a small cache of already-verified credentials keys on
 // a full digest of the secret *and* the stored hash, so a changed password or a refreshed
 // token is never served from it.
+//
+// The hot path (a device polling /info many times a minute with the same header) is O(1):
+// the SHA-256 of the exact Authorization header is looked up among the headers that
+// authenticated in the last minute. Every request is still checked — a different header is a
+// different digest — and nothing the store says is served stale: any change to the admin data
+// (users, their groups, passwords, tokens; through this manager or, via the change watcher,
+// another) empties that cache before the change is acknowledged.
 
+import { hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { digest, safeEqual, tokenLookup, verifySecret } from '../../src/secrets.ts';
 import type { Store } from '../../src/store/types.ts';
@@ -36,10 +44,19 @@ export function parseAuthorization(header: string | undefined): Credentials {
   return { scheme: 'basic', user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
+const ANONYMOUS: Principal = Object.freeze({ type: 'admin', name: 'anonymous' }) as Principal;
+
+/** Longest Authorization header the hot-path cache keys (anything longer takes the full path). */
+const MAX_CACHED_HEADER = 4096;
+
 export class Authenticator {
   private readonly config: AuthConfig;
   private readonly store: Store;
   private readonly verified = new LRUCache<string, true>({ max: 10_000, ttl: 10 * 60_000 });
+  /** SHA-256 of an Authorization header -> whom it authenticated, for a minute at most. */
+  private readonly principals = new LRUCache<string, Principal>({ max: 100_000, ttl: 60_000 });
+  /** Moves on every change to the admin data: a lookup that began before it is not cached. */
+  private generation = 0;
   private readonly recordTokenLookups: boolean;
 
   /** recordTokenLookups false (edge managers): never write to the admin data, even this digest. */
@@ -49,17 +66,44 @@ export class Authenticator {
     this.recordTokenLookups = options.recordTokenLookups ?? true;
   }
 
-  /** The caller, or null when the credentials do not authenticate. */
-  async authenticate(credentials: Credentials): Promise<Principal | null> {
-    if (!this.config.authEnabled) return { type: 'admin', name: 'anonymous' };
+  /**
+   * Whom exactly this Authorization header authenticated within the last minute, with no change
+   * to the admin data since; undefined: ask authenticate(). Synchronous, one digest, no store.
+   */
+  cached(header: string | undefined): Principal | undefined {
+    if (!this.config.authEnabled) return ANONYMOUS;
+    if (header === undefined || header.length > MAX_CACHED_HEADER) return undefined;
+    return this.principals.get(hash('sha256', header, 'base64url'));
+  }
+
+  /**
+   * The caller, or null when the credentials do not authenticate. Given the raw `header` the
+   * credentials came from, a success is remembered for cached().
+   */
+  async authenticate(credentials: Credentials, header?: string): Promise<Principal | null> {
+    if (!this.config.authEnabled) return ANONYMOUS;
+    const generation = this.generation;
+    let principal: Principal | null;
     switch (credentials.scheme) {
       case 'basic':
-        return this.basic(credentials.user, credentials.password);
+        principal = await this.basic(credentials.user, credentials.password);
+        break;
       case 'bearer':
-        return this.bearer(credentials.token);
+        principal = await this.bearer(credentials.token);
+        break;
       default:
         return null;
     }
+    if (principal !== null && header !== undefined && header.length <= MAX_CACHED_HEADER && generation === this.generation) {
+      this.principals.set(hash('sha256', header, 'base64url'), principal);
+    }
+    return principal;
+  }
+
+  /** The admin data changed (a user, a group, a password, a token): forget who was who. */
+  changed(): void {
+    this.generation++;
+    this.principals.clear();
   }
 
   private async basic(user: string, password: string): Promise<Principal | null> {

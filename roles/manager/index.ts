@@ -39,11 +39,14 @@ export function createManager(deps: ManagerDeps): Manager {
   // The store unreachable (MongoDB down) is not fatal: readiness fails, requests get 503,
   // and the watcher keeps polling until the store is back. A broken store is fatal.
   let unavailableSince: number | null = null;
+  const auth = new Authenticator(config, store, { recordTokenLookups: config.mode !== 'edge' });
   const watcher = new ChangeWatcher(
     store,
-    // The cache drops its entries at once (before the write that poked us is answered);
-    // waking the long-polls (a store read per waited-on group) goes on in the background.
+    // The cache and the authenticated headers are dropped at once (before the write that poked
+    // us is answered); waking the long-polls (a store read per waited-on group) goes on in the
+    // background.
     async (seq) => {
+      auth.changed();
       cache.changed(seq).catch((err: unknown) => log.warn({ err }, 'waking long-polls after a change failed: they will time out and ask again'));
     },
     (err) => {
@@ -62,7 +65,7 @@ export function createManager(deps: ManagerDeps): Manager {
   const app = buildServer({
     store,
     mode: config.mode,
-    auth: new Authenticator(config, store, { recordTokenLookups: config.mode !== 'edge' }),
+    auth,
     cache,
     changed: () => watcher.poke(),
     log,

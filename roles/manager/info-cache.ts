@@ -10,8 +10,8 @@ import { buildInfo, etagOf } from '../../src/model/info.ts';
 import type { Store } from '../../src/store/types.ts';
 
 export interface InfoEntry {
-  /** The JSON body, or null when the device group does not exist. */
-  body: string | null;
+  /** The JSON body, encoded once per change (never per request), or null when the device group does not exist. */
+  body: Buffer | null;
   etag: string;
   /** The store's change sequence when this was read. */
   seq: number;
@@ -44,6 +44,11 @@ export class InfoCache {
     this.cache = options.ttlMs > 0 ? new LRUCache({ max: options.maxSize, ttl: options.ttlMs }) : null;
   }
 
+  /** The group's info if it is cached now (the hot path: no promise, no allocation). */
+  peek(deviceGroup: string): InfoEntry | undefined {
+    return this.cache?.get(deviceGroup);
+  }
+
   /** The group's current info; concurrent misses for one group share a single store read. */
   async get(deviceGroup: string): Promise<InfoEntry> {
     const cached = this.cache?.get(deviceGroup);
@@ -64,7 +69,7 @@ export class InfoCache {
     if (snapshot === null) {
       entry = { body: null, etag: MISSING_ETAG, seq };
     } else {
-      const body = JSON.stringify(buildInfo(snapshot.group, snapshot.apps, snapshot.cronJobs));
+      const body = Buffer.from(JSON.stringify(buildInfo(snapshot.group, snapshot.apps, snapshot.cronJobs)));
       entry = { body, etag: etagOf(body), seq };
     }
     // A read that started before a change we already saw must not be cached.

@@ -1,13 +1,15 @@
 // The manager's HTTP server: body parsing, authentication and authorization before any
 // route or cache, one JSON error shape from the catalogue, and the routes.
 
+import { createServer } from 'node:http';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { NebulaError, StoreFatalError, StoreUnavailableError } from '../../src/errors.ts';
 import type { ManagerContext } from './context.ts';
 import { parseAuthorization } from './auth.ts';
 import { isAllowed, type Access, type Principal } from './rbac.ts';
 import { appRoutes } from './routes/apps.ts';
-import { deviceGroupRoutes } from './routes/device-groups.ts';
+import { INFO_ACCESS, deviceGroupRoutes } from './routes/device-groups.ts';
+import { infoFastPath } from './info-fast-path.ts';
 import { cronJobRoutes } from './routes/cron-jobs.ts';
 import { userRoutes } from './routes/users.ts';
 import { userGroupRoutes } from './routes/user-groups.ts';
@@ -67,6 +69,19 @@ export function buildServer(ctx: ManagerContext): FastifyInstance {
     // Long-polls are ended by the info cache on shutdown; idle keep-alives are closed.
     forceCloseConnections: 'idle',
     return503OnClosing: true,
+    // Fastify's own server (same timeouts as it would set), with the devices' /info hot path
+    // answered before its router when the answer is already known (info-fast-path.ts).
+    serverFactory: (handler, options) => {
+      const fast = infoFastPath(ctx, INFO_ACCESS);
+      const server = createServer((req, res) => {
+        if (!fast(req, res)) handler(req, res);
+      });
+      const timeouts = options as { keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number };
+      server.keepAliveTimeout = timeouts.keepAliveTimeout ?? 72_000;
+      server.requestTimeout = timeouts.requestTimeout ?? 0;
+      server.setTimeout(timeouts.connectionTimeout ?? 0);
+      return server;
+    },
   });
 
   // JSON bodies, where an empty body means "no body": the SDK and the original's scripts
@@ -81,33 +96,60 @@ export function buildServer(ctx: ManagerContext): FastifyInstance {
     parseJson(request, body as string, done);
   });
 
-  // Authenticate, then authorize, before the body is read and before any cache.
-  app.addHook('onRequest', async (request, reply) => {
-    const access = request.routeOptions.config.access;
-    if (access === undefined || access.type === 'public') return;
-    const credentials = parseAuthorization(request.headers.authorization);
-    const principal = await ctx.auth.authenticate(credentials);
-    if (principal === null) {
-      const challenge = credentials.scheme === 'bearer' ? 'Bearer realm="Authentication Required"' : 'Basic realm="nebula"';
-      reply.header('WWW-Authenticate', challenge);
-      return sendError(reply, new NebulaError('UNAUTHORIZED'));
-    }
+  /** Authorized (true), or the refusal is sent (false). */
+  function admit(request: FastifyRequest, reply: FastifyReply, principal: Principal, access: Access): boolean {
     request.principal = principal;
     const name = access.type === 'object' ? (request.params as Record<string, string>)[access.param] : undefined;
-    if (!isAllowed(principal, access, name)) return sendError(reply, new NebulaError('ACCESS_DENIED'));
-    if (ctx.mode === 'edge' && isAdminWrite(request)) return sendError(reply, new NebulaError('READ_ONLY_INSTANCE'));
-    return undefined;
+    if (!isAllowed(principal, access, name)) {
+      sendError(reply, new NebulaError('ACCESS_DENIED'));
+      return false;
+    }
+    if (ctx.mode === 'edge' && isAdminWrite(request)) {
+      sendError(reply, new NebulaError('READ_ONLY_INSTANCE'));
+      return false;
+    }
+    return true;
+  }
+
+  // Authenticate, then authorize, before the body is read and before any cache. Callback
+  // style: a header that authenticated in the last minute is admitted without a promise.
+  app.addHook('onRequest', (request, reply, done) => {
+    const access = request.routeOptions.config.access;
+    if (access === undefined || access.type === 'public') return done();
+    const header = request.headers.authorization;
+    const known = ctx.auth.cached(header);
+    if (known !== undefined) {
+      if (admit(request, reply, known, access)) done();
+      return;
+    }
+    const credentials = parseAuthorization(header);
+    ctx.auth.authenticate(credentials, header).then(
+      (principal) => {
+        if (principal === null) {
+          const challenge = credentials.scheme === 'bearer' ? 'Bearer realm="Authentication Required"' : 'Basic realm="nebula"';
+          reply.header('WWW-Authenticate', challenge);
+          sendError(reply, new NebulaError('UNAUTHORIZED'));
+          return;
+        }
+        if (admit(request, reply, principal, access)) done();
+      },
+      (err: Error) => done(err),
+    );
   });
 
   // While shutting down, every reply closes its connection, so the server can stop at once.
-  app.addHook('onSend', async (_request, reply, payload) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (ctx.isShuttingDown()) reply.header('Connection', 'close');
-    return payload;
+    done(null, payload);
   });
 
-  app.addHook('onResponse', async (request, reply) => {
-    ctx.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request');
-  });
+  // Only when asked for: building the record costs on every request.
+  if (ctx.log.isLevelEnabled('debug')) {
+    app.addHook('onResponse', (request, reply, done) => {
+      ctx.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request');
+      done();
+    });
+  }
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const error = toNebulaError(err, ctx, request);

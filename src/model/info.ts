@@ -34,13 +34,14 @@ export function buildInfo(group: DeviceGroupDoc, apps: AppDoc[], cronJobs: CronJ
 }
 
 /** A strong ETag over the exact bytes served: equal configs give equal tags on every manager. */
-export function etagOf(body: string): string {
+export function etagOf(body: string | Buffer): string {
   return `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
 }
 
 /** Does an If-None-Match header name this ETag? Handles lists, `*` and weak prefixes. */
 export function etagMatches(ifNoneMatch: string | undefined, etag: string): boolean {
   if (ifNoneMatch === undefined) return false;
+  if (ifNoneMatch === etag) return true; // what workers send: one tag, as we gave it
   return ifNoneMatch.split(',').some((candidate) => {
     const tag = candidate.trim().replace(/^W\//, '');
     return tag === '*' || tag === etag;

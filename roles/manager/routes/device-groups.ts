@@ -1,6 +1,6 @@
 // /api/v2/device_groups (incl. the device-facing /info with ETag and long-poll) and /prune.
 
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { NebulaError } from '../../../src/errors.ts';
 import {
   deviceGroupFieldsFromBody,
@@ -13,10 +13,14 @@ import { etagMatches } from '../../../src/model/info.ts';
 import { bodyObject, checkObjectName } from '../../../src/model/validate.ts';
 import type { UpdateOptions } from '../../../src/store/types.ts';
 import type { ManagerContext } from '../context.ts';
+import type { InfoEntry } from '../info-cache.ts';
 import { PRUNING, V2, collectionRoutes, objectAccess, param, withoutOid, written } from './common.ts';
 
 const RW = objectAccess('device_groups', 'rw', 'device_group');
 const RO = objectAccess('device_groups', 'ro', 'device_group');
+
+/** Who may read a group's /info (the fast path in info-fast-path.ts checks the same). */
+export const INFO_ACCESS = RO.config.access;
 
 /** `?wait=<seconds>`: absent is 0; capped at the configured maximum. */
 function waitSeconds(query: unknown, max: number): number {
@@ -82,18 +86,21 @@ export function deviceGroupRoutes(app: FastifyInstance, ctx: ManagerContext): vo
     return reply.code(202).send({ prune_ids: pruneIds });
   });
 
-  // What devices poll. Authorized like every route (ro on the group) before the cache is read.
-  app.get(`${V2}/device_groups/:device_group/info`, RO, async (request, reply) => {
-    const name = param(request, 'device_group');
-    const wait = waitSeconds(request.query, ctx.longPollMaxWaitSeconds);
-    const ifNoneMatch = request.headers['if-none-match'];
+  function answerInfo(reply: FastifyReply, entry: InfoEntry, ifNoneMatch: string | undefined): FastifyReply {
+    if (entry.body === null) throw notFound();
+    reply.header('ETag', entry.etag).header('Cache-Control', 'no-cache');
+    if (etagMatches(ifNoneMatch, entry.etag)) return reply.code(304).send();
+    return reply.code(200).type('application/json; charset=utf-8').send(entry.body);
+  }
+
+  /** Hold until the device's config really differs from what it has, the wait ends or it goes away. */
+  async function longPoll(name: string, reply: FastifyReply, ifNoneMatch: string | undefined, wait: number): Promise<FastifyReply> {
     let entry = await ctx.cache.get(name);
     if (entry.body !== null && wait > 0 && etagMatches(ifNoneMatch, entry.etag)) {
       const deadline = Date.now() + wait * 1000;
       const gone = new AbortController();
       const onClose = () => gone.abort();
       reply.raw.once('close', onClose);
-      // Hold until the device's config really differs from what it has, or the wait ends.
       while (entry.body !== null && etagMatches(ifNoneMatch, entry.etag) && !ctx.isShuttingDown()) {
         const left = deadline - Date.now();
         if (left <= 0 || (await ctx.cache.wait(name, entry, left, gone.signal)) !== 'changed') break;
@@ -101,9 +108,21 @@ export function deviceGroupRoutes(app: FastifyInstance, ctx: ManagerContext): vo
       }
       reply.raw.off('close', onClose);
     }
-    if (entry.body === null) throw notFound();
-    reply.header('ETag', entry.etag).header('Cache-Control', 'no-cache');
-    if (etagMatches(ifNoneMatch, entry.etag)) return reply.code(304).send();
-    return reply.code(200).type('application/json; charset=utf-8').send(entry.body);
+    return answerInfo(reply, entry, ifNoneMatch);
+  }
+
+  // What devices poll. Authorized like every route (ro on the group) before the cache is read.
+  // The hot path — the group cached and nothing to wait for — answers synchronously with the
+  // body and ETag computed once per change.
+  app.get(`${V2}/device_groups/:device_group/info`, RO, (request, reply) => {
+    const name = param(request, 'device_group');
+    const wait = waitSeconds(request.query, ctx.longPollMaxWaitSeconds);
+    const ifNoneMatch = request.headers['if-none-match'];
+    const entry = ctx.cache.peek(name);
+    if (entry !== undefined && (wait === 0 || entry.body === null || !etagMatches(ifNoneMatch, entry.etag))) {
+      answerInfo(reply, entry, ifNoneMatch);
+      return undefined; // sent: a value here would be sent again
+    }
+    return longPoll(name, reply, ifNoneMatch, wait);
   });
 }
