@@ -13,6 +13,7 @@ import { Authenticator } from './auth.ts';
 import { ChangeWatcher } from './changes.ts';
 import { InfoCache } from './info-cache.ts';
 import { buildServer } from './server.ts';
+import { servingIndex, superviseManager } from './supervisor.ts';
 
 export interface Manager {
   app: FastifyInstance;
@@ -29,6 +30,8 @@ export interface ManagerDeps {
   /** Called after a failure that threatens consistency; the process must end non-zero. */
   onFatal: (err: unknown) => void;
   changePollMs?: number;
+  /** Purge expired reports here (default true; false in all but one of --workers' processes). */
+  retention?: boolean;
 }
 
 /** Wires a manager from its dependencies (tests call this with their own store and onFatal). */
@@ -75,7 +78,7 @@ export function createManager(deps: ManagerDeps): Manager {
     isStoreDown: () => unavailableSince !== null,
   });
   watcher.start();
-  const retention = startRetention({ store, ttlSeconds: config.reportTtlSeconds, log, onFatal: deps.onFatal });
+  const retention = deps.retention === false ? { stop: async () => undefined } : startRetention({ store, ttlSeconds: config.reportTtlSeconds, log, onFatal: deps.onFatal });
   return {
     app,
     store,
@@ -99,7 +102,10 @@ export function createManager(deps: ManagerDeps): Manager {
 
 /** `nebula manager`: runs until SIGTERM/SIGINT. */
 export async function runManager(config: ManagerConfig): Promise<void> {
-  const log = createLogger(config.logLevel, 'nebula-manager');
+  const serving = servingIndex();
+  const root = createLogger(config.logLevel, 'nebula-manager');
+  if (config.workers > 1 && serving === undefined) return superviseManager(config, root);
+  const log = serving === undefined ? root : root.child({ serving });
   const fatal = (err: unknown) => {
     log.fatal({ err }, 'fatal: ending the process so that it restarts clean');
     process.exit(70);
@@ -117,7 +123,7 @@ export async function runManager(config: ManagerConfig): Promise<void> {
   }
   if (!config.authEnabled) log.warn('auth is disabled: every request is allowed; run this only behind an authenticating proxy');
 
-  const manager = createManager({ config, log, store, onFatal: fatal });
+  const manager = createManager({ config, log, store, onFatal: fatal, retention: (serving ?? 0) === 0 });
   const stop = async (signal: string) => {
     log.info({ signal }, 'shutting down');
     const force = setTimeout(() => {
@@ -133,10 +139,11 @@ export async function runManager(config: ManagerConfig): Promise<void> {
   process.once('SIGINT', () => void stop('SIGINT'));
 
   try {
-    const address = await manager.app.listen({ host: config.host, port: config.port });
+    // reusePort: the --workers processes bind the same port; the kernel spreads connections.
+    const address = await manager.app.listen({ host: config.host, port: config.port, ...(serving !== undefined ? { reusePort: true } : {}) } as { host: string; port: number });
     // `address` is one way to reach it (fastify names 127.0.0.1 for 0.0.0.0); host and port say where it listens.
     const { port } = manager.app.server.address() as AddressInfo;
-    log.info({ address, host: config.host, port, mode: config.mode, ...describeStore(config), reports_expire_by: store.expiresReportsItself ? 'ttl index' : 'purge' }, 'nebula manager listening');
+    log.info({ address, host: config.host, port, mode: config.mode, workers: config.workers, ...describeStore(config), reports_expire_by: store.expiresReportsItself ? 'ttl index' : 'purge' }, 'nebula manager listening');
   } catch (err) {
     log.fatal({ err }, `cannot listen on ${config.host}:${config.port}`);
     process.exit(2);

@@ -75,6 +75,7 @@ export const MANAGER_OPTIONS: readonly OptionDef[] = [
   { key: 'auth_token', flag: 'auth-token', env: ['AUTH_TOKEN'], type: 'string', secret: true, describe: 'the admin bearer token (prefer the environment)' },
   { key: 'cache_time', flag: 'cache-time', env: ['CACHE_TIME'], type: 'int', min: 0, max: 86400, default: 10, describe: 'seconds a device group info stays cached (0: no cache)' },
   { key: 'cache_max_size', flag: 'cache-max-size', env: ['CACHE_MAX_SIZE'], type: 'int', min: 1, max: 10_000_000, default: 1024, describe: 'most device groups kept in the info cache' },
+  { key: 'workers', flag: 'workers', env: ['NEBULA_WORKERS'], type: 'int', min: 1, max: 256, default: 1, describe: 'serving processes sharing the port (SO_REUSEPORT), for a manager on several cores; 1: this process serves' },
   { key: 'long_poll_max_wait', flag: 'long-poll-max-wait', env: ['NEBULA_LONG_POLL_MAX_WAIT'], type: 'int', min: 0, max: 3600, default: 60, describe: 'longest ?wait= a device may ask of /info, in seconds' },
   ...STORE_OPTIONS,
 ];
@@ -91,6 +92,8 @@ export interface ManagerConfig extends StoreConfig {
   cacheTimeSeconds: number;
   cacheMaxSize: number;
   longPollMaxWaitSeconds: number;
+  /** Serving processes; above 1 this process supervises them (roles/manager/supervisor.ts). */
+  workers: number;
 }
 
 /** Resolves and checks the manager's settings; throws ConfigError naming the setting. */
@@ -114,7 +117,11 @@ export function loadManagerConfig(flags: Record<string, unknown>, env: NodeJS.Pr
     cacheTimeSeconds: Number(s.cache_time),
     cacheMaxSize: Number(s.cache_max_size),
     longPollMaxWaitSeconds: Number(s.long_poll_max_wait),
+    workers: Number(s.workers),
   };
+  if (config.workers > 1 && config.port === 0) {
+    throw new ConfigError('workers', 'workers above 1 need a fixed port (the serving processes share it): set port');
+  }
   if (s.basic_auth_user !== undefined) config.basicAuthUser = String(s.basic_auth_user);
   if (s.basic_auth_password !== undefined) config.basicAuthPassword = String(s.basic_auth_password);
   if (s.auth_token !== undefined) config.authToken = String(s.auth_token);

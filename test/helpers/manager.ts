@@ -37,6 +37,7 @@ export function testConfig(dir: string, overrides: Partial<ManagerConfig> = {}):
     cacheTimeSeconds: 10,
     cacheMaxSize: 1024,
     longPollMaxWaitSeconds: 60,
+    workers: 1,
     reportTtlSeconds: 3600,
     ...overrides,
   };

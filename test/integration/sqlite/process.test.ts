@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { basic } from '../../helpers/manager.ts';
-import { spawnManager, startManagerProcess } from '../../helpers/process.ts';
+import { logLines, spawnManager, startManagerProcess } from '../../helpers/process.ts';
 
 const ENV = { BASIC_AUTH_USER: 'admin', BASIC_AUTH_PASSWORD: 'pw', NEBULA_LOG_LEVEL: 'info' };
 const AUTH = { authorization: basic('admin', 'pw'), 'content-type': 'application/json' };
@@ -114,4 +114,74 @@ test('settings from the original environment names are honoured', async (t) => {
   assert.equal(await proc.exited, 0);
   const db = new Database(join(dir, 'fleet.db'), { readonly: true });
   db.close();
+});
+
+/** Pids listening on 127.0.0.1:<port> (ss from iproute2). */
+function listeners(port: number): number[] {
+  const out = execFileSync('ss', ['-Hltnp', `sport = :${port}`], { encoding: 'utf8' });
+  return [...out.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1])).sort();
+}
+
+/** The direct children of a process. */
+function childrenOf(pid: number): number[] {
+  try {
+    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number).sort();
+  } catch {
+    return []; // pgrep: none
+  }
+}
+
+async function eventually(check: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) assert.fail(`not within ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test('--workers 2: two serving processes share the port and the store; SIGTERM stops all, exit 0', async (t) => {
+  const dir = tempDir(t);
+  const manager = await startManagerProcess(dir, ENV, ['--workers', '2']);
+  t.after(() => manager.child.kill('SIGKILL'));
+  const port = Number(new URL(manager.url).port);
+  const pid = manager.child.pid!;
+  await eventually(() => listeners(port).length === 2, 20_000, 'both serving processes listening');
+  const serving = childrenOf(pid);
+  assert.equal(serving.length, 2);
+  assert.deepEqual(listeners(port), serving, 'the supervisor itself does not listen; each child does');
+
+  const created = await fetch(`${manager.url}/api/v2/apps/web`, { method: 'POST', headers: AUTH, body: JSON.stringify({ docker_image: 'nginx' }) });
+  assert.equal(created.status, 200);
+  // New connections land on either process: every one sees the write (one store).
+  for (let i = 0; i < 20; i++) {
+    const got = await fetch(`${manager.url}/api/v2/apps/web`, { headers: { ...AUTH, connection: 'close' } });
+    assert.equal(got.status, 200);
+    assert.equal(((await got.json()) as { docker_image: string }).docker_image, 'nginx');
+  }
+  const lines = logLines(manager.output());
+  assert.deepEqual(lines.filter((l) => l.msg === 'nebula manager listening').map((l) => l.serving).sort(), [0, 1]);
+
+  manager.child.kill('SIGTERM');
+  assert.equal(await manager.exited, 0);
+  for (const child of serving) assert.throws(() => process.kill(child, 0), 'a serving process outlived the supervisor');
+  assert.deepEqual(listeners(port), []);
+});
+
+test('--workers 2: one serving process killed ends the manager non-zero (systemd restarts it whole)', async (t) => {
+  const dir = tempDir(t);
+  const manager = await startManagerProcess(dir, ENV, ['--workers', '2']);
+  t.after(() => manager.child.kill('SIGKILL'));
+  const port = Number(new URL(manager.url).port);
+  await eventually(() => childrenOf(manager.child.pid!).length === 2 && listeners(port).length === 2, 20_000, 'both serving processes listening');
+  const [victim, survivor] = childrenOf(manager.child.pid!) as [number, number];
+  process.kill(victim, 'SIGKILL');
+  assert.equal(await manager.exited, 1);
+  assert.throws(() => process.kill(survivor, 0), 'the other serving process was left running');
+  assert.match(manager.output(), /a serving process ended/);
+});
+
+test('--workers above 1 with port 0 is refused, naming the setting', async () => {
+  const proc = spawnManager(['--workers', '2', '--port', '0'], ENV);
+  assert.equal(await proc.exited, 2);
+  assert.match(proc.output(), /workers/);
 });
