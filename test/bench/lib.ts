@@ -124,10 +124,15 @@ export async function startManager(options: ManagerOptions = {}): Promise<BenchM
   child.stdout!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
   child.stderr!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
   const url = `http://127.0.0.1:${port}`;
+  // SIGTERM first: with --workers the process supervises others, which it stops on SIGTERM
+  // (SIGKILL would orphan them); SIGKILL if it has not exited within 15 s.
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await once(child, 'exit');
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      const kill = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(kill);
     }
     rmSync(dir, { recursive: true, force: true });
   };
