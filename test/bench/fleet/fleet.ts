@@ -312,6 +312,8 @@ export class Fleet {
 
   private backoff(device: Device, retryAfter: string | undefined): void {
     device.failures += 1;
+    // Not back after all: the connection it got was cut or refused its request.
+    device.backAt = 0;
     let pause = backoffMs(device.failures, 1000, Math.max(this.options.checkInMs, 60_000), Math.random);
     if (this.options.honourRetryAfter && retryAfter !== undefined && /^\d+$/.test(retryAfter)) pause = Math.max(pause, Number(retryAfter) * 1000);
     this.later(device, pause, () => this.poll(device));
@@ -462,10 +464,13 @@ export class Fleet {
     for (const device of this.devices) device.backAt = 0;
   }
 
-  /** Devices connected and long-polling again since the epoch, and when (ms after the epoch). */
+  /**
+   * Devices long-polling again since the epoch — connected, request sent, no failure since — and
+   * when they connected (ms after the epoch).
+   */
   backStats(): { back: number; latency: LatencySummary } {
     const s = new Samples();
-    for (const device of this.devices) if (device.backAt > 0) s.add(device.backAt - this.epoch);
+    for (const device of this.devices) if (device.backAt > 0 && device.polling) s.add(device.backAt - this.epoch);
     return { back: s.count, latency: s.summary() };
   }
 
