@@ -105,6 +105,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       await sync.stop();
       await scheduler.stop();
       await reporting?.stop();
+      client.close();
     },
   };
 }

@@ -1,7 +1,12 @@
 // A typed client of the manager API: what the worker (and later the admin CLI) call.
 // The device endpoint speaks both dialects: ETag + long-poll with our manager, and plain
 // polling with the original Nebula 2.7 manager (which sends no ETag).
+//
+// It speaks HTTP through node:http (node:https for an https:// manager, loaded only then), not
+// fetch: fetch is undici, which Node compiles on first use together with its WebAssembly HTTP
+// parser — about 27 MB more resident memory for a worker that makes one request a check-in.
 
+import type { Agent, IncomingHttpHeaders } from 'node:http';
 import type { Info } from '../model/info.ts';
 import type { AppDoc } from '../model/app.ts';
 import type { CronJobDoc } from '../model/cronJob.ts';
@@ -22,6 +27,13 @@ export class ManagerUnavailableError extends Error {
     super(message, options);
     this.name = 'ManagerUnavailableError';
   }
+}
+
+/** A whole answer: status, headers and body. */
+export interface HttpAnswer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
 }
 
 export interface ManagerClientOptions {
@@ -67,17 +79,24 @@ export function parseInfo(body: unknown): Info {
 
 export class ManagerClient {
   private readonly options: ManagerClientOptions;
+  private readonly http: typeof import('node:http');
+  /** One keep-alive pool: the long-poll and the reports each keep their connection. */
+  private readonly agent: Agent;
+  private readonly authorization: string | undefined;
 
   constructor(options: ManagerClientOptions) {
     this.options = options;
+    const https = /^https:/i.test(options.baseUrl);
+    this.http = process.getBuiltinModule(https ? 'node:https' : 'node:http') as typeof import('node:http');
+    this.agent = new this.http.Agent({ keepAlive: true });
+    const auth = options.auth;
+    if (auth && 'token' in auth) this.authorization = `Bearer ${auth.token}`;
+    else if (auth) this.authorization = `Basic ${Buffer.from(`${auth.user}:${auth.password}`).toString('base64')}`;
   }
 
-  private headers(): Record<string, string> {
-    const headers: Record<string, string> = { accept: 'application/json' };
-    const auth = this.options.auth;
-    if (auth && 'token' in auth) headers.authorization = `Bearer ${auth.token}`;
-    else if (auth) headers.authorization = `Basic ${Buffer.from(`${auth.user}:${auth.password}`).toString('base64')}`;
-    return headers;
+  /** Closes the kept-alive connections (a request in flight is not waited for). */
+  close(): void {
+    this.agent.destroy();
   }
 
   private async request(
@@ -85,18 +104,58 @@ export class ManagerClient {
     init: { method?: string; body?: string; headers?: Record<string, string> },
     timeoutMs: number,
     signal?: AbortSignal,
-  ): Promise<Response> {
-    const timeout = AbortSignal.timeout(timeoutMs);
+  ): Promise<HttpAnswer> {
     try {
-      return await fetch(`${this.options.baseUrl}${path}`, {
-        method: init.method ?? 'GET',
-        ...(init.body !== undefined ? { body: init.body } : {}),
-        headers: { ...this.headers(), ...init.headers },
-        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-      });
+      return await this.send(path, init, timeoutMs, signal, true);
     } catch (err) {
       throw new ManagerUnavailableError(`cannot reach the manager at ${this.options.baseUrl}: ${(err as Error).message}`, { cause: err });
     }
+  }
+
+  /**
+   * One HTTP exchange. A connection kept alive that the server (or a proxy) closed meanwhile
+   * fails before any answer: that is retried once on a new connection (a report posted twice is
+   * stored once: the manager drops duplicates by report id).
+   */
+  private send(
+    path: string,
+    init: { method?: string; body?: string; headers?: Record<string, string> },
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+    mayRetry: boolean,
+  ): Promise<HttpAnswer> {
+    signal?.throwIfAborted();
+    const headers: Record<string, string> = { accept: 'application/json', ...init.headers };
+    if (this.authorization !== undefined) headers.authorization = this.authorization;
+    if (init.body !== undefined) headers['content-length'] = String(Buffer.byteLength(init.body));
+    return new Promise<HttpAnswer>((resolve, reject) => {
+      let settled = false;
+      let answered = false;
+      const req = this.http.request(`${this.options.baseUrl}${path}`, { method: init.method ?? 'GET', headers, agent: this.agent });
+      const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      const onAbort = () => req.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const done = (err: Error | null, answer?: HttpAnswer) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        if (err === null) resolve(answer!);
+        else if (mayRetry && !answered && req.reusedSocket && !signal?.aborted && isStaleConnection(err)) {
+          this.send(path, init, timeoutMs, signal, false).then(resolve, reject);
+        } else reject(err);
+      };
+      req.once('error', (err) => done(err));
+      req.once('response', (res) => {
+        answered = true;
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.once('end', () => done(null, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.once('error', (err) => done(err));
+        res.once('close', () => done(new Error('the connection closed before the answer was complete')));
+      });
+      req.end(init.body);
+    });
   }
 
   /**
@@ -110,17 +169,9 @@ export class ManagerClient {
     const query = longPoll > 0 ? `?wait=${longPoll}` : '';
     const path = `/api/v2/device_groups/${encodeURIComponent(deviceGroup)}/info${query}`;
     const response = await this.request(path, { headers }, this.options.requestTimeoutMs + longPoll * 1000, options.signal);
-    if (response.status === 304) {
-      await response.body?.cancel();
-      return { kind: 'unchanged' };
-    }
-    let body: unknown;
-    try {
-      body = await response.json();
-    } catch (err) {
-      throw new ManagerUnavailableError(`the manager answered ${response.status} without JSON`, { cause: err });
-    }
-    if (response.status === 200) return { kind: 'changed', info: parseInfo(body), etag: response.headers.get('etag') };
+    if (response.status === 304) return { kind: 'unchanged' };
+    const body = jsonOf(response);
+    if (response.status === 200) return { kind: 'changed', info: parseInfo(body), etag: headerOf(response, 'etag') };
     if (response.status === 403 && isObject(body) && body.device_group_exists === false) return { kind: 'missing' };
     if (response.status === 401 || response.status === 403) {
       return { kind: 'denied', status: response.status, code: isObject(body) && typeof body.code === 'string' ? body.code : undefined };
@@ -139,12 +190,7 @@ export class ManagerClient {
       this.options.requestTimeoutMs,
       signal,
     );
-    let body: unknown;
-    try {
-      body = await response.json();
-    } catch (err) {
-      throw new ManagerUnavailableError(`the manager answered ${response.status} without JSON`, { cause: err });
-    }
+    const body = jsonOf(response);
     if (response.status === 200 && isObject(body)) {
       return { kind: 'stored', stored: Number(body.stored ?? 0), duplicates: Number(body.duplicates ?? 0) };
     }
@@ -152,4 +198,23 @@ export class ManagerClient {
     if (response.status === 400 || response.status === 413) return { kind: 'refused', status: response.status, code };
     throw new ManagerUnavailableError(`the manager answered ${response.status}${code ? ` (${code})` : ''} to a report`);
   }
+}
+
+/** The connection was closed under a request (a kept-alive one the server had dropped). */
+function isStaleConnection(err: Error): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ECONNRESET' || code === 'EPIPE' || code === 'ECONNABORTED';
+}
+
+function jsonOf(answer: HttpAnswer): unknown {
+  try {
+    return JSON.parse(answer.body.toString('utf8'));
+  } catch (err) {
+    throw new ManagerUnavailableError(`the manager answered ${answer.status} without JSON`, { cause: err });
+  }
+}
+
+function headerOf(answer: HttpAnswer, name: string): string | null {
+  const value = answer.headers[name];
+  return typeof value === 'string' ? value : null;
 }

@@ -72,7 +72,7 @@ export const bench: Bench = {
         runs.push(run);
         console.error(
           `  write ${k + 1}: ${fmtCount(run.received)}/${fmtCount(DEVICES)} got it, p50 ${fmtMs(run.latency.p50)} p99 ${fmtMs(run.latency.p99)} max ${fmtMs(run.latency.max)}; ` +
-            `the write answered ${write.status} after ${fmtMs(write.answeredMs)}; manager CPU ${run.managerCpuS.toFixed(2)} s`,
+            `the write answered ${write.status} after ${fmtMs(write.answeredMs)}; manager CPU ${run.managerCpuS.toFixed(2)} s; simulator busy ${(change.loopUtilization * 100).toFixed(0)} % until the last one`,
         );
         // Everyone applied, reported and parked again before the next write.
         const settled = await until(sim, (s) => s.parked === DEVICES && s.reports.spooled === 0, 40_000);

@@ -77,6 +77,7 @@ process.on('message', (message: { id: number; op: string; args: unknown }) => {
   })();
 });
 
-// The parent went away: nothing else would stop us.
+// The parent went away, or asks us to stop: nothing is worth finishing.
 process.on('disconnect', () => process.exit(0));
+process.on('SIGTERM', () => process.exit(0));
 process.send!({ ready: true });

@@ -19,6 +19,7 @@
 // worker's backoff (1 s .. 60 s). They go through a shared pool of keep-alive connections
 // (pool.ts says why).
 
+import type { EventLoopUtilization } from 'node:perf_hooks';
 import { Connection, requestHead, type ConnectionOwner, type HttpResponse, type SocketCounters } from './http.ts';
 import { Pool } from './pool.ts';
 import { reportTemplate, type ReportTemplate } from './report.ts';
@@ -135,6 +136,8 @@ export interface ChangeStats {
   devices: number;
   /** From `t0` (just before the write was sent) to each device's complete 200 carrying it. */
   latency: LatencySummary;
+  /** The simulator's own event loop from t0 to the last device's 200 (0..1): near 1, it was the bottleneck. */
+  loopUtilization: number;
 }
 
 export class Fleet {
@@ -161,7 +164,7 @@ export class Fleet {
   private stopped = false;
   private elu = performance.eventLoopUtilization();
   // the marked change
-  private mark: { t0: number; needle: Buffer } | null = null;
+  private mark: { t0: number; needle: Buffer; elu: EventLoopUtilization; busy: number } | null = null;
   private readonly changeLatency = new Samples();
   private epoch = 0;
 
@@ -273,6 +276,7 @@ export class Fleet {
       if (this.mark && device.gotAt === 0 && response.body.includes(this.mark.needle)) {
         device.gotAt = now;
         this.changeLatency.add(now - this.mark.t0);
+        if (this.changeLatency.count === this.devices.length) this.mark.busy = performance.eventLoopUtilization(this.mark.elu).utilization;
       }
       device.etag = response.etag ?? null;
       device.config = this.configOf(device.etag, response.body);
@@ -447,13 +451,14 @@ export class Fleet {
 
   /** From now on, a device's first 200 whose body contains `needle` is timed from `t0` (performance.now()). */
   markChange(needle: string, t0: number): void {
-    this.mark = { t0, needle: Buffer.from(needle) };
+    this.mark = { t0, needle: Buffer.from(needle), elu: performance.eventLoopUtilization(), busy: 0 };
     this.changeLatency.reset();
     for (const device of this.devices) device.gotAt = 0;
   }
 
   changeStats(): ChangeStats {
-    return { received: this.changeLatency.count, devices: this.devices.length, latency: this.changeLatency.summary() };
+    const busy = this.mark === null ? 0 : this.mark.busy || performance.eventLoopUtilization(this.mark.elu).utilization;
+    return { received: this.changeLatency.count, devices: this.devices.length, latency: this.changeLatency.summary(), loopUtilization: busy };
   }
 
   /** Starts the per-second timeline and the "back" clock (storm): devices re-connected after now count as back. */

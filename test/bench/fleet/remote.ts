@@ -67,9 +67,13 @@ export class Simulator {
   stopLoad = () => this.call<null>('stopLoad');
   memory = () => this.call<NodeJS.MemoryUsage>('memory');
 
+  /** SIGTERM (the child exits at once, writing a --cpu-prof profile if NODE_OPTIONS asked for one), SIGKILL after 3 s. */
   async close(): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    this.child.kill('SIGKILL');
-    await once(this.child, 'exit');
+    const exited = once(this.child, 'exit');
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 3000);
+    await exited;
+    clearTimeout(timer);
   }
 }
