@@ -60,7 +60,9 @@ test('each unit: the binary, its env file, user nebula, its state directory, alw
     assert.equal(one('Service.Group'), 'nebula');
     assert.equal(u.get('Service.DynamicUser'), undefined, 'a static user, created by the package');
     assert.equal(one('Service.StateDirectory'), role === 'worker' ? 'nebula-worker' : 'nebula');
-    assert.equal(one('Service.Environment'), role === 'worker' ? 'NEBULA_STATE_DIR=/var/lib/nebula-worker' : 'NEBULA_DATA_DIR=/var/lib/nebula');
+    const environment = one('Service.Environment')!.split(/\s+/);
+    assert.equal(environment[0], role === 'worker' ? 'NEBULA_STATE_DIR=/var/lib/nebula-worker' : 'NEBULA_DATA_DIR=/var/lib/nebula');
+    if (role === 'worker') assert.deepEqual(environment.slice(1), ['MALLOC_ARENA_MAX=2', 'NODE_OPTIONS=--max-semi-space-size=1'], 'the device footprint settings');
     assert.equal(one('Service.Restart'), 'always');
     assert.ok(Number(one('Service.RestartSec')) <= 5, 'comes back quickly');
     assert.equal(one('Unit.StartLimitIntervalSec'), '0', 'never gives up restarting');
