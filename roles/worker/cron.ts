@@ -2,7 +2,6 @@
 // worker's own clock, so jobs keep running while the manager is unreachable. A run that
 // is still going when the next is due is skipped (no overlap); finished runs are cleaned up.
 
-import { CronExpressionParser } from 'cron-parser';
 import { LABELS, cronContainerSpec, networkPlan } from '../../src/diff/containers.ts';
 import type { Clock } from '../../src/clock.ts';
 import type { Logger } from '../../src/log.ts';
@@ -23,14 +22,24 @@ export interface CronDeps {
 
 interface Entry {
   job: CronJobDoc;
+  cron: Parser;
   timer: NodeJS.Timeout | undefined;
   nextAt: number;
 }
 
+type Parser = typeof import('cron-parser').CronExpressionParser;
+
+/** cron-parser (and luxon) are loaded with the first cron job: most devices have none. */
+let parser: Promise<Parser> | undefined;
+function cronParser(): Promise<Parser> {
+  parser ??= import('cron-parser').then((m) => m.CronExpressionParser);
+  return parser;
+}
+
 /** The first run strictly after `afterMs`, or null when the schedule never fires again. */
-export function nextRunAt(schedule: string, afterMs: number): number | null {
+function nextRunAt(cron: Parser, schedule: string, afterMs: number): number | null {
   try {
-    return CronExpressionParser.parse(schedule, { currentDate: new Date(afterMs) }).next().getTime();
+    return cron.parse(schedule, { currentDate: new Date(afterMs) }).next().getTime();
   } catch {
     return null;
   }
@@ -60,9 +69,10 @@ export class CronScheduler {
     return this.entries.get(name)?.nextAt;
   }
 
-  schedule(job: CronJobDoc): void {
+  async schedule(job: CronJobDoc): Promise<void> {
+    const cron = await cronParser();
     this.unschedule(job.cron_job_name);
-    const entry: Entry = { job, timer: undefined, nextAt: 0 };
+    const entry: Entry = { job, cron, timer: undefined, nextAt: 0 };
     this.entries.set(job.cron_job_name, entry);
     // Never run one slot twice: start after the later of now and the last recorded run.
     const last = this.deps.state.lastCronRun(job.cron_job_name) ?? 0;
@@ -80,7 +90,7 @@ export class CronScheduler {
 
   private arm(entry: Entry, afterMs: number): void {
     if (this.stopped) return;
-    const next = nextRunAt(entry.job.schedule, afterMs);
+    const next = nextRunAt(entry.cron, entry.job.schedule, afterMs);
     if (next === null) {
       this.deps.log.warn({ cron_job: entry.job.cron_job_name }, 'schedule never fires again');
       return;

@@ -78,7 +78,7 @@ export class Executor {
           });
           break;
         case 'schedule-cron':
-          this.deps.scheduler.schedule(step.config);
+          await this.deps.scheduler.schedule(step.config);
           break;
         case 'unschedule-cron':
           this.deps.scheduler.unschedule(step.cronJob);

@@ -1,36 +1,13 @@
-// Cron jobs: containers started on a schedule. Defaults, validation and document shape (pure).
+// Cron jobs: containers started on a schedule. Defaults and validation of what the admin API
+// accepts (pure); the document's shape is in cronJobDoc.ts, re-exported here.
 
 import { CronExpressionParser } from 'cron-parser';
 import { NebulaError } from '../errors.ts';
-import { checkBool, checkStringList, orderKeys, patchFromBody, pickValid, type JsonObject } from './validate.ts';
-import { checkDockerImage, checkEnvVars, checkNetworks, missing, withoutNulls, type EnvVars } from './fields.ts';
+import { checkBool, checkStringList, patchFromBody, pickValid, type JsonObject } from './validate.ts';
+import { checkDockerImage, checkEnvVars, checkNetworks, missing, withoutNulls } from './fields.ts';
+import { CRON_JOB_FIELDS, orderCronJob, type CronJobDoc, type CronJobFields } from './cronJobDoc.ts';
 
-export interface CronJobFields {
-  schedule: string;
-  env_vars: EnvVars;
-  docker_image: string;
-  running: boolean;
-  networks: string[];
-  volumes: string[];
-  devices: string[];
-  privileged: boolean;
-}
-
-export interface CronJobDoc extends CronJobFields {
-  cron_job_id: number;
-  cron_job_name: string;
-}
-
-export const CRON_JOB_FIELDS = [
-  'schedule',
-  'env_vars',
-  'docker_image',
-  'running',
-  'networks',
-  'volumes',
-  'devices',
-  'privileged',
-] as const satisfies readonly (keyof CronJobFields)[];
+export { CRON_JOB_FIELDS, orderCronJob, type CronJobDoc, type CronJobFields } from './cronJobDoc.ts';
 
 const READ_ONLY = ['cron_job_id', 'cron_job_name'];
 
@@ -87,12 +64,6 @@ export function cronJobFieldsFromBody(body: JsonObject, mode: 'create' | 'replac
 
 export function cronJobPatchFromBody(body: JsonObject): Partial<CronJobFields> {
   return patchFromBody<CronJobFields>(body, CRON_JOB_FIELDS, READ_ONLY, checkers);
-}
-
-const CRON_JOB_ORDER = ['cron_job_id', 'cron_job_name', ...CRON_JOB_FIELDS];
-
-export function orderCronJob<T extends Partial<CronJobDoc>>(doc: T): T {
-  return orderKeys(doc, CRON_JOB_ORDER);
 }
 
 export function newCronJob(name: string, fields: CronJobFields): CronJobDoc {

@@ -2,7 +2,7 @@
 
 import { createHash } from 'node:crypto';
 import { orderApp, type AppDoc } from './app.ts';
-import { orderCronJob, type CronJobDoc } from './cronJob.ts';
+import { orderCronJob, type CronJobDoc } from './cronJobDoc.ts';
 import type { DeviceGroupDoc } from './deviceGroup.ts';
 
 export interface Info {
