@@ -138,6 +138,8 @@ test('a device backs off with jitter after a 503', async () => {
     // backoffMs(1, 1 s, …): between 1 and 2 s; Retry-After is not honoured, as the worker does not.
     const gap = times[1]! - times[0]!;
     assert.ok(gap >= 950 && gap <= 2100, `retried after ${gap} ms`);
+    // The server saw the second request; wait for the fleet to have read its answer too.
+    while ((fleet.stats().info.byStatus['503'] ?? 0) < 2) await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual(fleet.stats().info.byStatus, { 503: 2 });
   } finally {
     await fleet.stop();
