@@ -347,8 +347,10 @@ async function tryPrivateBroker(): Promise<TestBroker & { close(): Promise<void>
   );
   const log4j = join(ROOT, 'test', 'services', 'kafka', 'log4j.properties');
   const java = ['-Xmx512m', '-Xms128m', `-Dlog4j.configuration=file:${log4j}`, '-cp', `${LIBS}/*`];
-  // A Kafka cluster id: 16 random bytes, base64url.
-  await run('java', [...java, 'kafka.tools.StorageTool', 'format', '-t', randomBytes(16).toString('base64url'), '-c', props, '--ignore-formatted']);
+  // A Kafka cluster id: 16 random bytes, base64url. One in 32 starts with '-', which the tool's argument
+  // parser takes for an option ("--cluster-id: expected one argument"; failed a CI run): pass it as --cluster-id=….
+  const clusterId = randomBytes(16).toString('base64url');
+  await run('java', [...java, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '-c', props, '--ignore-formatted']);
   const bootstrap = `127.0.0.1:${port}`;
   let child: ChildProcess | null = null;
   let output = '';

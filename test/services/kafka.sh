@@ -121,7 +121,7 @@ else
     fail "StorageTool random-uuid failed (see $SETUP_LOG)"
   # Static voters (controller.quorum.voters): no --standalone.
   java -Dlog4j.configuration="file:$CONF_DIR/log4j.properties" -cp "$CP" kafka.tools.StorageTool \
-    format -t "$cluster_id" -c "$CONF_DIR/server.properties" --ignore-formatted >>"$SETUP_LOG" 2>&1 ||
+    format --cluster-id="$cluster_id" -c "$CONF_DIR/server.properties" --ignore-formatted >>"$SETUP_LOG" 2>&1 ||
     fail "StorageTool format failed (see $SETUP_LOG)"
   echo "kafka: formatted storage $DATA_DIR (cluster id $cluster_id)"
 fi
