@@ -21,6 +21,28 @@ export const systemClock: Clock = {
   random: () => Math.random(),
 };
 
+/** Longest Retry-After a client honours: a hostile or broken server cannot park a fleet for days. */
+export const MAX_RETRY_AFTER_MS = 10 * 60_000;
+
+/**
+ * The pause before the next attempt: the jittered backoff, but never less than the server's
+ * Retry-After (plus up to half of it again, so a fleet told "5 s" at once does not return in step).
+ */
+export function retryPauseMs(backoff: number, retryAfterMs: number | undefined, random: () => number): number {
+  if (retryAfterMs === undefined) return backoff;
+  const wait = Math.min(retryAfterMs, MAX_RETRY_AFTER_MS);
+  return Math.max(backoff, Math.round(wait + (random() * wait) / 2));
+}
+
+/** A Retry-After header (delay in seconds, or an HTTP date) in ms from `now`; undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | string[] | undefined, now: number): number | undefined {
+  const text = Array.isArray(value) ? value[0] : value;
+  if (text === undefined || text.trim() === '') return undefined;
+  if (/^\s*\d+\s*$/.test(text)) return Number(text) * 1000;
+  const date = Date.parse(text);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
 /** Exponential backoff with full jitter: a fleet that lost its manager does not return in step. */
 export function backoffMs(attempt: number, baseMs: number, capMs: number, random: () => number): number {
   const ceiling = Math.min(capMs, baseMs * 2 ** Math.min(attempt, 30));

@@ -78,6 +78,11 @@ export const catalogue = {
     legacy: { access_allowed: false },
   },
 
+  TOO_MANY_AUTH_FAILURES: {
+    status: 429,
+    message: 'too many failed authentications from this address: wait for the delay in Retry-After',
+  },
+  SERVER_OVERLOADED: { status: 503, message: 'the manager is overloaded: retry after the delay in Retry-After' },
   SHUTTING_DOWN: { status: 503, message: 'the manager is shutting down' },
   STORE_UNAVAILABLE: { status: 503, message: 'the store is unavailable' },
   INTERNAL: { status: 500, message: 'internal error' },

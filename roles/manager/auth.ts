@@ -17,6 +17,7 @@ import { digest, safeEqual, tokenLookup, verifySecret } from '../../src/secrets.
 import type { Store } from '../../src/store/types.ts';
 import type { UserRecord } from '../../src/model/user.ts';
 import { mergePermissions, type Principal } from './rbac.ts';
+import { AuthThrottledError, type AuthThrottle } from './overload.ts';
 
 export interface AuthConfig {
   authEnabled: boolean;
@@ -58,12 +59,17 @@ export class Authenticator {
   /** Moves on every change to the admin data: a lookup that began before it is not cached. */
   private generation = 0;
   private readonly recordTokenLookups: boolean;
+  private readonly throttle: AuthThrottle | undefined;
 
-  /** recordTokenLookups false (edge managers): never write to the admin data, even this digest. */
-  constructor(config: AuthConfig, store: Store, options: { recordTokenLookups?: boolean } = {}) {
+  /**
+   * recordTokenLookups false (edge managers): never write to the admin data, even this digest.
+   * throttle: failed authentications per client address (429 past its limit).
+   */
+  constructor(config: AuthConfig, store: Store, options: { recordTokenLookups?: boolean; throttle?: AuthThrottle } = {}) {
     this.config = config;
     this.store = store;
     this.recordTokenLookups = options.recordTokenLookups ?? true;
+    this.throttle = options.throttle;
   }
 
   /**
@@ -78,23 +84,33 @@ export class Authenticator {
 
   /**
    * The caller, or null when the credentials do not authenticate. Given the raw `header` the
-   * credentials came from, a success is remembered for cached().
+   * credentials came from, a success is remembered for cached(). From an `address` that failed
+   * too often (the throttle), only credentials already known good are checked; anything else
+   * throws AuthThrottledError (429) — before any slow hash, and whether or not the user exists.
    */
-  async authenticate(credentials: Credentials, header?: string): Promise<Principal | null> {
+  async authenticate(credentials: Credentials, header?: string, address?: string): Promise<Principal | null> {
     if (!this.config.authEnabled) return ANONYMOUS;
     const generation = this.generation;
+    const blockedFor = this.throttle?.blockedFor(address);
     let principal: Principal | null;
     switch (credentials.scheme) {
       case 'basic':
-        principal = await this.basic(credentials.user, credentials.password);
+        principal = await this.basic(credentials.user, credentials.password, blockedFor);
         break;
       case 'bearer':
-        principal = await this.bearer(credentials.token);
+        principal = await this.bearer(credentials.token, blockedFor);
         break;
       default:
-        return null;
+        principal = null;
     }
-    if (principal !== null && header !== undefined && header.length <= MAX_CACHED_HEADER && generation === this.generation) {
+    if (principal === null) {
+      // No (or unreadable) credentials are not a guess: only wrong ones count.
+      const guess = credentials.scheme === 'basic' || credentials.scheme === 'bearer';
+      if (guess && blockedFor !== undefined) throw new AuthThrottledError(blockedFor);
+      if (guess) this.throttle?.failed(address);
+      return null;
+    }
+    if (header !== undefined && header.length <= MAX_CACHED_HEADER && generation === this.generation) {
       this.principals.set(hash('sha256', header, 'base64url'), principal);
     }
     return principal;
@@ -106,7 +122,7 @@ export class Authenticator {
     this.principals.clear();
   }
 
-  private async basic(user: string, password: string): Promise<Principal | null> {
+  private async basic(user: string, password: string, blockedFor: number | undefined): Promise<Principal | null> {
     const { basicAuthUser, basicAuthPassword } = this.config;
     if (basicAuthUser !== undefined && basicAuthPassword !== undefined) {
       // Both compared, always, so the timing does not tell which one was wrong.
@@ -115,17 +131,19 @@ export class Authenticator {
       if (userOk && passwordOk) return { type: 'admin', name: user };
     }
     const record = await this.store.get('users', user);
-    if (!record || !(await this.check(password, record.password))) return null;
+    if (!record || !(await this.check(password, record.password, blockedFor))) return null;
     return this.principalOf(record);
   }
 
-  private async bearer(token: string): Promise<Principal | null> {
+  private async bearer(token: string, blockedFor: number | undefined): Promise<Principal | null> {
     if (this.config.authToken !== undefined && safeEqual(token, this.config.authToken)) {
       return { type: 'admin', name: 'auth_token' };
     }
     for (const record of await this.store.usersByTokenLookup(tokenLookup(token))) {
-      if (await this.check(token, record.token)) return this.principalOf(record);
+      if (await this.check(token, record.token, blockedFor)) return this.principalOf(record);
     }
+    // Trying the imported users is a slow hash each: not for an address that keeps failing.
+    if (blockedFor !== undefined) return null;
     // Users imported from Nebula 2.x have only a bcrypt hash of their token: try them once,
     // then record the digest so the next request finds the user in O(1).
     for (const record of await this.store.usersWithoutTokenLookup()) {
@@ -137,9 +155,11 @@ export class Authenticator {
     return null;
   }
 
-  private async check(secret: string, storedHash: string): Promise<boolean> {
+  /** Is `secret` the one `storedHash` was made from? Known-good pairs skip the slow hash; blocked callers get no slow hash. */
+  private async check(secret: string, storedHash: string, blockedFor?: number): Promise<boolean> {
     const key = digest(storedHash, secret);
     if (this.verified.get(key)) return true;
+    if (blockedFor !== undefined) throw new AuthThrottledError(blockedFor);
     const ok = await verifySecret(secret, storedHash);
     if (ok) this.verified.set(key, true);
     return ok;

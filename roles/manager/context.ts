@@ -5,6 +5,8 @@ import type { Logger } from '../../src/log.ts';
 import type { Store } from '../../src/store/types.ts';
 import type { Authenticator } from './auth.ts';
 import type { InfoCache } from './info-cache.ts';
+import type { LoadShedder } from './overload.ts';
+import type { OverloadConfig } from '../../src/config/manager.ts';
 
 export interface ManagerContext {
   store: Store;
@@ -19,6 +21,9 @@ export interface ManagerContext {
    */
   changed: () => Promise<void>;
   log: Logger;
+  /** What is being worked on and held; whether to shed a new request (503 SERVER_OVERLOADED). */
+  load: LoadShedder;
+  overload: OverloadConfig;
   longPollMaxWaitSeconds: number;
   /** Ends the process after a failure that threatens consistency. */
   onFatal: (err: unknown) => void;

@@ -1,6 +1,8 @@
 // The manager's composition: config -> logger -> store -> auth, cache, change watcher,
 // report retention -> HTTP server; and its lifecycle (graceful SIGTERM, fail hard on a broken store).
 
+import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { ManagerConfig } from '../../src/config/manager.ts';
@@ -12,7 +14,8 @@ import { StoreFatalError } from '../../src/errors.ts';
 import { Authenticator } from './auth.ts';
 import { ChangeWatcher } from './changes.ts';
 import { InfoCache } from './info-cache.ts';
-import { buildServer } from './server.ts';
+import { buildServer, type TlsKeyPair } from './server.ts';
+import { AuthThrottle, LoadShedder } from './overload.ts';
 import { servingIndex, superviseManager } from './supervisor.ts';
 
 export interface Manager {
@@ -32,6 +35,8 @@ export interface ManagerDeps {
   changePollMs?: number;
   /** Purge expired reports here (default true; false in all but one of --workers' processes). */
   retention?: boolean;
+  /** Serve HTTPS with this certificate chain and key (PEM). */
+  tls?: TlsKeyPair;
 }
 
 /** Wires a manager from its dependencies (tests call this with their own store and onFatal). */
@@ -42,7 +47,7 @@ export function createManager(deps: ManagerDeps): Manager {
   // The store unreachable (MongoDB down) is not fatal: readiness fails, requests get 503,
   // and the watcher keeps polling until the store is back. A broken store is fatal.
   let unavailableSince: number | null = null;
-  const auth = new Authenticator(config, store, { recordTokenLookups: config.mode !== 'edge' });
+  const auth = new Authenticator(config, store, { recordTokenLookups: config.mode !== 'edge', throttle: new AuthThrottle(config.overload.authFailuresPerMinute) });
   const watcher = new ChangeWatcher(
     store,
     // The cache and the authenticated headers are dropped at once (before the write that poked
@@ -73,10 +78,12 @@ export function createManager(deps: ManagerDeps): Manager {
     changed: () => watcher.poke(),
     log,
     longPollMaxWaitSeconds: config.longPollMaxWaitSeconds,
+    load: new LoadShedder(config.overload),
+    overload: config.overload,
     onFatal: deps.onFatal,
     isShuttingDown: () => shuttingDown,
     isStoreDown: () => unavailableSince !== null,
-  });
+  }, deps.tls);
   watcher.start();
   const retention = deps.retention === false ? { stop: async () => undefined } : startRetention({ store, ttlSeconds: config.reportTtlSeconds, log, onFatal: deps.onFatal });
   return {
@@ -110,6 +117,18 @@ export async function runManager(config: ManagerConfig): Promise<void> {
     log.fatal({ err }, 'fatal: ending the process so that it restarts clean');
     process.exit(70);
   };
+  let tls: TlsKeyPair | undefined;
+  if (config.tls !== undefined) {
+    try {
+      tls = { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) };
+      createSecureContext(tls); // a malformed PEM or a key that is not the certificate's ends here, clearly
+
+    } catch (err) {
+      log.fatal({ err: (err as Error).message }, 'cannot read the TLS certificate or key');
+      process.stderr.write(`nebula manager: cannot read the TLS certificate or key: ${(err as Error).message}\n`);
+      process.exit(2);
+    }
+  }
   let store: Store;
   try {
     store = await openStore(config, { role: 'manager', defaultReadPreference: config.mode === 'edge' ? 'nearest' : 'primary' });
@@ -123,7 +142,7 @@ export async function runManager(config: ManagerConfig): Promise<void> {
   }
   if (!config.authEnabled) log.warn('auth is disabled: every request is allowed; run this only behind an authenticating proxy');
 
-  const manager = createManager({ config, log, store, onFatal: fatal, retention: (serving ?? 0) === 0 });
+  const manager = createManager({ config, log, store, onFatal: fatal, retention: (serving ?? 0) === 0, ...(tls ? { tls } : {}) });
   const stop = async (signal: string) => {
     log.info({ signal }, 'shutting down');
     const force = setTimeout(() => {
@@ -143,7 +162,7 @@ export async function runManager(config: ManagerConfig): Promise<void> {
     const address = await manager.app.listen({ host: config.host, port: config.port, ...(serving !== undefined ? { reusePort: true } : {}) } as { host: string; port: number });
     // `address` is one way to reach it (fastify names 127.0.0.1 for 0.0.0.0); host and port say where it listens.
     const { port } = manager.app.server.address() as AddressInfo;
-    log.info({ address, host: config.host, port, mode: config.mode, workers: config.workers, ...describeStore(config), reports_expire_by: store.expiresReportsItself ? 'ttl index' : 'purge' }, 'nebula manager listening');
+    log.info({ address, host: config.host, port, tls: tls !== undefined, mode: config.mode, workers: config.workers, ...describeStore(config), reports_expire_by: store.expiresReportsItself ? 'ttl index' : 'purge' }, 'nebula manager listening');
   } catch (err) {
     log.fatal({ err }, `cannot listen on ${config.host}:${config.port}`);
     process.exit(2);

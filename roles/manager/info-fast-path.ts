@@ -20,7 +20,8 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 /** Answers the request (true) or leaves it untouched for fastify (false). */
 export function infoFastPath(ctx: ManagerContext, access: Access): (req: IncomingMessage, res: ServerResponse) => boolean {
   return (req, res) => {
-    if (req.method !== 'GET' || ctx.isShuttingDown()) return false;
+    // Shedding (and its 503) is fastify's: server.ts.
+    if (req.method !== 'GET' || ctx.isShuttingDown() || ctx.load.refuse() !== null) return false;
     const match = INFO_URL.exec(req.url ?? '');
     if (match === null) return false;
     const headers = req.headers;

@@ -1,8 +1,10 @@
 // The manager's HTTP server: body parsing, authentication and authorization before any
 // route or cache, one JSON error shape from the catalogue, and the routes.
 
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import underPressure from '@fastify/under-pressure';
 import { NebulaError, StoreFatalError, StoreUnavailableError } from '../../src/errors.ts';
 import type { ManagerContext } from './context.ts';
 import { parseAuthorization } from './auth.ts';
@@ -16,6 +18,7 @@ import { userGroupRoutes } from './routes/user-groups.ts';
 import { statusRoutes } from './routes/status.ts';
 import { V2 } from './routes/common.ts';
 import { reportRoutes } from './routes/reports.ts';
+import { AuthThrottledError, heapShedBytes, retryAfterSeconds } from './overload.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -29,8 +32,10 @@ declare module 'fastify' {
 export const BODY_LIMIT = 1024 * 1024;
 
 function sendError(reply: FastifyReply, error: NebulaError): FastifyReply {
-  // A store outage is short-lived: tell clients (the SDK, workers' report spools) when to retry.
-  if (error.code === 'STORE_UNAVAILABLE') reply.header('Retry-After', '5');
+  // Shed load, a store outage, a shutdown, a throttled address: tell clients (the SDK, workers)
+  // when to come back — workers wait at least that long, with jitter.
+  if (error instanceof AuthThrottledError) reply.header('Retry-After', String(error.retryAfterSeconds));
+  else if (error.status === 503) reply.header('Retry-After', String(retryAfterSeconds()));
   return reply.code(error.status).type('application/json; charset=utf-8').send(error.toBody());
 }
 
@@ -61,7 +66,13 @@ function toNebulaError(err: FastifyError | Error, ctx: ManagerContext, request: 
   return new NebulaError('INTERNAL');
 }
 
-export function buildServer(ctx: ManagerContext): FastifyInstance {
+/** A certificate chain and its private key, PEM. */
+export interface TlsKeyPair {
+  cert: Buffer;
+  key: Buffer;
+}
+
+export function buildServer(ctx: ManagerContext, tls?: TlsKeyPair): FastifyInstance {
   const app = Fastify({
     logger: false,
     bodyLimit: BODY_LIMIT,
@@ -73,9 +84,11 @@ export function buildServer(ctx: ManagerContext): FastifyInstance {
     // answered before its router when the answer is already known (info-fast-path.ts).
     serverFactory: (handler, options) => {
       const fast = infoFastPath(ctx, INFO_ACCESS);
-      const server = createServer((req, res) => {
+      const serve = (req: IncomingMessage, res: ServerResponse) => {
         if (!fast(req, res)) handler(req, res);
-      });
+      };
+      // HTTPS when given a key pair (manager --tls-cert-file/--tls-key-file); HTTP otherwise.
+      const server = tls ? createTlsServer({ cert: tls.cert, key: tls.key }, serve) : createServer(serve);
       const timeouts = options as { keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number };
       server.keepAliveTimeout = timeouts.keepAliveTimeout ?? 72_000;
       server.requestTimeout = timeouts.requestTimeout ?? 0;
@@ -111,11 +124,37 @@ export function buildServer(ctx: ManagerContext): FastifyInstance {
     return true;
   }
 
-  // Authenticate, then authorize, before the body is read and before any cache. Callback
-  // style: a header that authenticated in the last minute is admitted without a promise.
+  // Event-loop lag and heap use, sampled every second (overload.ts); its own hook only
+  // passes requests on: ours below sheds them, with the catalogued body.
+  app.register(underPressure, {
+    maxEventLoopDelay: ctx.overload.maxEventLoopDelayMs,
+    maxHeapUsedBytes: heapShedBytes(),
+    pressureHandler: () => undefined,
+  });
+  app.addHook('onReady', (done) => {
+    ctx.load.pressure = () => app.isUnderPressure();
+    done();
+  });
+  let lastShedLog = 0;
+
+  // Shed load first (before authentication: a slow hash is work too), then authenticate and
+  // authorize, before the body is read and before any cache. Callback style: a header that
+  // authenticated in the last minute is admitted without a promise. Health routes are never shed.
   app.addHook('onRequest', (request, reply, done) => {
     const access = request.routeOptions.config.access;
     if (access === undefined || access.type === 'public') return done();
+    const refused = ctx.load.refuse();
+    if (refused !== null) {
+      ctx.load.counted(refused);
+      const now = Date.now();
+      if (now - lastShedLog >= 10_000) {
+        lastShedLog = now;
+        ctx.log.warn({ reason: refused, shed: ctx.load.shed, ...ctx.load.load }, 'overloaded: shedding requests with 503 and Retry-After');
+      }
+      sendError(reply, new NebulaError('SERVER_OVERLOADED'));
+      return;
+    }
+    reply.raw.once('close', ctx.load.begin());
     const header = request.headers.authorization;
     const known = ctx.auth.cached(header);
     if (known !== undefined) {
@@ -123,7 +162,7 @@ export function buildServer(ctx: ManagerContext): FastifyInstance {
       return;
     }
     const credentials = parseAuthorization(header);
-    ctx.auth.authenticate(credentials, header).then(
+    ctx.auth.authenticate(credentials, header, request.socket.remoteAddress).then(
       (principal) => {
         if (principal === null) {
           const challenge = credentials.scheme === 'bearer' ? 'Bearer realm="Authentication Required"' : 'Basic realm="nebula"';

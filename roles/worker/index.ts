@@ -53,7 +53,12 @@ export function createWorker(deps: WorkerDeps): Worker {
   const clock = deps.clock ?? systemClock;
   const registry = RegistryAuths.load(config.registry);
   const scheduler = new CronScheduler({ engine, registry, state, log, clock, onFatal });
-  const client = new ManagerClient({ baseUrl: config.managerUrl, auth: config.auth, requestTimeoutMs: config.requestTimeoutSeconds * 1000 });
+  const client = new ManagerClient({
+    baseUrl: config.managerUrl,
+    auth: config.auth,
+    requestTimeoutMs: config.requestTimeoutSeconds * 1000,
+    ...(config.managerCa ? { ca: config.managerCa } : {}),
+  });
   const stopping = new AbortController();
   const host = deps.host ?? hostFacts();
   const executor = new Executor({
@@ -156,7 +161,7 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
   };
   let state: WorkerState;
   try {
-    state = WorkerState.open(config.stateDir);
+    state = WorkerState.open(config.stateDir, { log });
   } catch (err) {
     log.fatal({ err, state_dir: config.stateDir }, 'cannot open the worker state');
     process.exit(70);

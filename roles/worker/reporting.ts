@@ -4,7 +4,7 @@
 // is bounded (the oldest are dropped first, counted in every later report's spool_dropped).
 // Sending never blocks syncing: a dead manager or broker only makes the spool grow.
 
-import { backoffMs, type Clock } from '../../src/clock.ts';
+import { backoffMs, retryPauseMs, type Clock } from '../../src/clock.ts';
 import type { Logger } from '../../src/log.ts';
 import type { Report } from '../../src/model/report.ts';
 import { ReportTransportError, type ReportTransport } from '../../src/reports/transport.ts';
@@ -135,7 +135,7 @@ export class Reporting {
           continue;
         }
         this.failures += 1;
-        const pause = backoffMs(this.failures, RETRY_BASE_MS, RETRY_CAP_MS, clock.random);
+        const pause = retryPauseMs(backoffMs(this.failures, RETRY_BASE_MS, RETRY_CAP_MS, clock.random), err.retryAfterMs, clock.random);
         const spooled = state.spoolSize();
         if (this.failures === 1 || this.failures % 10 === 0) {
           log.warn({ transport: transport.name, err: err.message, spooled, retry_ms: pause }, 'cannot deliver reports: they wait in the spool');

@@ -3,7 +3,7 @@
 // is unreachable nothing is torn down: the worker keeps the last config and retries with
 // jittered backoff. An engine that stays unreachable ends the worker (systemd restarts it).
 
-import { backoffMs, type Clock } from '../../src/clock.ts';
+import { backoffMs, retryPauseMs, type Clock } from '../../src/clock.ts';
 import { ManagerUnavailableError, type ManagerClient } from '../../src/client/manager.ts';
 import { LABELS, indexOf } from '../../src/diff/containers.ts';
 import { plan } from '../../src/diff/plan.ts';
@@ -152,7 +152,8 @@ export class SyncLoop {
         if (signal.aborted) break;
         if (!(err instanceof ManagerUnavailableError)) throw err;
         this.failures += 1;
-        pause = backoffMs(this.failures, 1000, Math.max(this.deps.checkInMs, 60_000), clock.random);
+        // A manager shedding load (429/503 with Retry-After) is not asked again before it said.
+        pause = retryPauseMs(backoffMs(this.failures, 1000, Math.max(this.deps.checkInMs, 60_000), clock.random), err.retryAfterMs, clock.random);
         log.warn({ err: err.message, retry_ms: pause }, 'manager unreachable: containers keep running, retrying');
       }
       if (pause > 0) await clock.sleep(pause, signal);

@@ -7,6 +7,7 @@
 // parser — about 27 MB more resident memory for a worker that makes one request a check-in.
 
 import type { Agent, IncomingHttpHeaders } from 'node:http';
+import { parseRetryAfter } from '../clock.ts';
 import type { Info } from '../model/info.ts';
 import type { AppDoc } from '../model/app.ts';
 import type { CronJobDoc } from '../model/cronJob.ts';
@@ -21,11 +22,14 @@ export type InfoResult =
   /** Authentication or authorization failed: a configuration problem on one side. */
   | { kind: 'denied'; status: number; code: string | undefined };
 
-/** The manager could not be reached or answered nonsense: retry later. */
+/** The manager could not be reached, shed the request (429/503) or answered nonsense: retry later. */
 export class ManagerUnavailableError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** The manager's Retry-After, in ms: wait at least this long. */
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, options?: { cause?: unknown; retryAfterMs?: number | undefined }) {
     super(message, options);
     this.name = 'ManagerUnavailableError';
+    this.retryAfterMs = options?.retryAfterMs;
   }
 }
 
@@ -40,6 +44,8 @@ export interface ManagerClientOptions {
   baseUrl: string;
   auth: ManagerAuth;
   requestTimeoutMs: number;
+  /** https://: the CA certificate(s) (PEM) the manager's certificate must chain to, instead of the system's. */
+  ca?: Buffer | string;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -88,7 +94,8 @@ export class ManagerClient {
     this.options = options;
     const https = /^https:/i.test(options.baseUrl);
     this.http = process.getBuiltinModule(https ? 'node:https' : 'node:http') as typeof import('node:http');
-    this.agent = new this.http.Agent({ keepAlive: true });
+    // https: the certificate is always verified (against options.ca when given); never turned off.
+    this.agent = new this.http.Agent({ keepAlive: true, ...(https && options.ca !== undefined ? { ca: options.ca } : {}) });
     const auth = options.auth;
     if (auth && 'token' in auth) this.authorization = `Bearer ${auth.token}`;
     else if (auth) this.authorization = `Basic ${Buffer.from(`${auth.user}:${auth.password}`).toString('base64')}`;
@@ -176,7 +183,7 @@ export class ManagerClient {
     if (response.status === 401 || response.status === 403) {
       return { kind: 'denied', status: response.status, code: isObject(body) && typeof body.code === 'string' ? body.code : undefined };
     }
-    throw new ManagerUnavailableError(`the manager answered ${response.status}`);
+    throw unavailable(response, body);
   }
 
   /**
@@ -196,7 +203,7 @@ export class ManagerClient {
     }
     const code = isObject(body) && typeof body.code === 'string' ? body.code : undefined;
     if (response.status === 400 || response.status === 413) return { kind: 'refused', status: response.status, code };
-    throw new ManagerUnavailableError(`the manager answered ${response.status}${code ? ` (${code})` : ''} to a report`);
+    throw unavailable(response, body, ' to a report');
   }
 }
 
@@ -210,8 +217,19 @@ function jsonOf(answer: HttpAnswer): unknown {
   try {
     return JSON.parse(answer.body.toString('utf8'));
   } catch (err) {
-    throw new ManagerUnavailableError(`the manager answered ${answer.status} without JSON`, { cause: err });
+    throw new ManagerUnavailableError(`the manager answered ${answer.status} without JSON`, { cause: err, retryAfterMs: retryAfterOf(answer) });
   }
+}
+
+/** A 429 or 503 (load shed, store down) says when to come back; other answers do not. */
+function retryAfterOf(answer: HttpAnswer): number | undefined {
+  if (answer.status !== 429 && answer.status !== 503) return undefined;
+  return parseRetryAfter(answer.headers['retry-after'], Date.now());
+}
+
+function unavailable(answer: HttpAnswer, body: unknown, what = ''): ManagerUnavailableError {
+  const code = isObject(body) && typeof body.code === 'string' ? ` (${body.code})` : '';
+  return new ManagerUnavailableError(`the manager answered ${answer.status}${code}${what}`, { retryAfterMs: retryAfterOf(answer) });
 }
 
 function headerOf(answer: HttpAnswer, name: string): string | null {

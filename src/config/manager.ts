@@ -76,9 +76,27 @@ export const MANAGER_OPTIONS: readonly OptionDef[] = [
   { key: 'cache_time', flag: 'cache-time', env: ['CACHE_TIME'], type: 'int', min: 0, max: 86400, default: 10, describe: 'seconds a device group info stays cached (0: no cache)' },
   { key: 'cache_max_size', flag: 'cache-max-size', env: ['CACHE_MAX_SIZE'], type: 'int', min: 1, max: 10_000_000, default: 1024, describe: 'most device groups kept in the info cache' },
   { key: 'workers', flag: 'workers', env: ['NEBULA_WORKERS'], type: 'int', min: 1, max: 256, default: 1, describe: 'serving processes sharing the port (SO_REUSEPORT), for a manager on several cores; 1: this process serves' },
+  { key: 'max_event_loop_delay', flag: 'max-event-loop-delay', env: ['NEBULA_MAX_EVENT_LOOP_DELAY'], type: 'int', min: 0, max: 60_000, default: 1000, describe: 'shed requests (503 + Retry-After) while the mean event-loop delay exceeds this many ms (0: never)' },
+  { key: 'max_in_flight', flag: 'max-in-flight', env: ['NEBULA_MAX_IN_FLIGHT'], type: 'int', min: 0, max: 1_000_000, default: 1024, describe: 'shed requests (503 + Retry-After) while this many are being worked on at once, held long-polls aside (0: no limit)' },
+  { key: 'max_long_polls', flag: 'max-long-polls', env: ['NEBULA_MAX_LONG_POLLS'], type: 'int', min: 0, max: 10_000_000, default: 100_000, describe: 'most long-polls held at once per serving process; more are shed with 503 + Retry-After (0: no limit)' },
+  { key: 'auth_failures_per_minute', flag: 'auth-failures-per-minute', env: ['NEBULA_AUTH_FAILURES_PER_MINUTE'], type: 'int', min: 0, max: 1_000_000, default: 30, describe: 'failed authentications a client address may make per minute before it gets 429 + Retry-After (0: no limit)' },
+  { key: 'tls_cert_file', flag: 'tls-cert-file', env: ['NEBULA_TLS_CERT_FILE'], type: 'string', describe: 'serve HTTPS with this certificate chain (PEM); needs tls_key_file' },
+  { key: 'tls_key_file', flag: 'tls-key-file', env: ['NEBULA_TLS_KEY_FILE'], type: 'string', describe: 'the private key (PEM) of tls_cert_file' },
   { key: 'long_poll_max_wait', flag: 'long-poll-max-wait', env: ['NEBULA_LONG_POLL_MAX_WAIT'], type: 'int', min: 0, max: 3600, default: 60, describe: 'longest ?wait= a device may ask of /info, in seconds' },
   ...STORE_OPTIONS,
 ];
+
+/** When the manager sheds load (roles/manager/overload.ts). */
+export interface OverloadConfig {
+  /** Mean event-loop delay (ms) above which requests are shed; 0: never. */
+  maxEventLoopDelayMs: number;
+  /** Requests worked on at once (held long-polls excluded) above which requests are shed; 0: no limit. */
+  maxInFlight: number;
+  /** Long-polls held at once above which a new one is shed; 0: no limit. */
+  maxLongPolls: number;
+  /** Failed authentications per address per minute before that address gets 429; 0: no limit. */
+  authFailuresPerMinute: number;
+}
 
 export interface ManagerConfig extends StoreConfig {
   mode: Mode;
@@ -94,6 +112,9 @@ export interface ManagerConfig extends StoreConfig {
   longPollMaxWaitSeconds: number;
   /** Serving processes; above 1 this process supervises them (roles/manager/supervisor.ts). */
   workers: number;
+  overload: OverloadConfig;
+  /** Set: serve HTTPS with this certificate and key (PEM, read at start). */
+  tls?: { certFile: string; keyFile: string };
 }
 
 /** Resolves and checks the manager's settings; throws ConfigError naming the setting. */
@@ -118,7 +139,17 @@ export function loadManagerConfig(flags: Record<string, unknown>, env: NodeJS.Pr
     cacheMaxSize: Number(s.cache_max_size),
     longPollMaxWaitSeconds: Number(s.long_poll_max_wait),
     workers: Number(s.workers),
+    overload: {
+      maxEventLoopDelayMs: Number(s.max_event_loop_delay),
+      maxInFlight: Number(s.max_in_flight),
+      maxLongPolls: Number(s.max_long_polls),
+      authFailuresPerMinute: Number(s.auth_failures_per_minute),
+    },
   };
+  if ((s.tls_cert_file === undefined) !== (s.tls_key_file === undefined)) {
+    throw new ConfigError(s.tls_cert_file === undefined ? 'tls_cert_file' : 'tls_key_file', 'is missing: tls_cert_file and tls_key_file go together, set both or neither');
+  }
+  if (s.tls_cert_file !== undefined) config.tls = { certFile: String(s.tls_cert_file), keyFile: String(s.tls_key_file) };
   if (config.workers > 1 && config.port === 0) {
     throw new ConfigError('workers', 'workers above 1 need a fixed port (the serving processes share it): set port');
   }

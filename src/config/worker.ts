@@ -1,6 +1,7 @@
 // The worker's settings: every setting of the original worker under its original name,
 // plus the flags and settings of our own (state dir, Docker socket, long-poll).
 
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { ConfigError } from '../errors.ts';
 import { readConfigFile, resolve, type OptionDef, type Sources } from './options.ts';
@@ -25,6 +26,7 @@ export const WORKER_OPTIONS: readonly OptionDef[] = [
   s('nebula_manager_auth_user', 'manager-user', ['NEBULA_MANAGER_AUTH_USER'], 'basic-auth user for the manager'),
   s('nebula_manager_auth_password', 'manager-password', ['NEBULA_MANAGER_AUTH_PASSWORD'], 'basic-auth password for the manager (prefer the environment)', { secret: true }),
   s('nebula_manager_auth_token', 'manager-token', ['NEBULA_MANAGER_AUTH_TOKEN'], 'bearer token for the manager; wins over basic auth (prefer the environment)', { secret: true }),
+  s('manager_ca_file', 'manager-ca-file', ['NEBULA_MANAGER_CA_FILE'], "CA certificate(s) (PEM) to verify an https:// manager against, instead of the system's (a private CA)"),
   { key: 'nebula_manager_request_timeout', flag: 'request-timeout', env: ['NEBULA_MANAGER_REQUEST_TIMEOUT'], type: 'int', min: 1, max: 3600, default: 60, describe: 'seconds per request to the manager' },
   { key: 'nebula_manager_check_in_time', flag: 'check-in-time', env: ['NEBULA_MANAGER_CHECK_IN_TIME'], type: 'int', min: 1, max: 86400, default: 30, describe: 'seconds between polls (managers without long-poll) and between local checks' },
   { key: 'long_poll_wait', flag: 'long-poll-wait', env: ['NEBULA_LONG_POLL_WAIT'], type: 'int', min: 0, max: 3600, default: 30, describe: 'seconds a long-poll may be held by the manager (0: plain polling)' },
@@ -56,6 +58,8 @@ export interface RegistryCredentials {
 export interface WorkerConfig {
   deviceGroup: string;
   managerUrl: string;
+  /** PEM CA certificate(s) the https:// manager's certificate must chain to (unset: the system's). */
+  managerCa?: Buffer;
   auth: { token: string } | { user: string; password: string } | null;
   requestTimeoutSeconds: number;
   checkInSeconds: number;
@@ -113,6 +117,17 @@ export function loadWorkerConfig(flags: Record<string, unknown>, env: NodeJS.Pro
     throw new ConfigError('nebula_manager_uri', 'set the manager: --manager-url (NEBULA_MANAGER_URI) or NEBULA_MANAGER_HOST');
   }
 
+  let managerCa: Buffer | undefined;
+  if (v.manager_ca_file !== undefined) {
+    if (!managerUrl.startsWith('https:')) throw new ConfigError('manager_ca_file', 'is for an https:// manager: the manager URL is not https');
+    try {
+      managerCa = readFileSync(String(v.manager_ca_file));
+    } catch (err) {
+      throw new ConfigError('manager_ca_file', `cannot be read: ${(err as Error).message}`);
+    }
+    if (!managerCa.toString('latin1').includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError('manager_ca_file', 'holds no PEM certificate');
+  }
+
   const user = v.nebula_manager_auth_user as string | undefined;
   const password = v.nebula_manager_auth_password as string | undefined;
   const token = v.nebula_manager_auth_token as string | undefined;
@@ -141,6 +156,7 @@ export function loadWorkerConfig(flags: Record<string, unknown>, env: NodeJS.Pro
   return {
     deviceGroup,
     managerUrl,
+    ...(managerCa ? { managerCa } : {}),
     auth,
     requestTimeoutSeconds: Number(v.nebula_manager_request_timeout),
     checkInSeconds: Number(v.nebula_manager_check_in_time),

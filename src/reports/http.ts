@@ -17,7 +17,7 @@ export class HttpReportTransport implements ReportTransport {
     try {
       result = await this.client.postReports(reports);
     } catch (err) {
-      if (err instanceof ManagerUnavailableError) throw new ReportTransportError(err.message, { cause: err });
+      if (err instanceof ManagerUnavailableError) throw new ReportTransportError(err.message, { cause: err, retryAfterMs: err.retryAfterMs });
       throw err;
     }
     if (result.kind === 'refused') {

@@ -19,9 +19,12 @@ export interface ReportTransport {
 export class ReportTransportError extends Error {
   /** False when retrying the same batch cannot help (e.g. the manager refuses a report as malformed). */
   readonly retryable: boolean;
-  constructor(message: string, options: { retryable?: boolean; cause?: unknown } = {}) {
+  /** The receiver said when to come back (the manager's Retry-After), in ms. */
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, options: { retryable?: boolean; cause?: unknown; retryAfterMs?: number | undefined } = {}) {
     super(message, { cause: options.cause });
     this.name = 'ReportTransportError';
     this.retryable = options.retryable ?? true;
+    this.retryAfterMs = options.retryAfterMs;
   }
 }

@@ -9,6 +9,8 @@ import type { ManagerConfig } from '../../src/config/manager.ts';
 import { createLogger } from '../../src/log.ts';
 import { dropTestStore, openTestStore, storeConfigFor } from './store.ts';
 import { createManager, type Manager } from '../../roles/manager/index.ts';
+import type { TlsKeyPair } from '../../roles/manager/server.ts';
+import type { AddressInfo } from 'node:net';
 
 export const ADMIN_USER = 'nebula';
 export const ADMIN_PASSWORD = 'nebula-secret';
@@ -39,11 +41,15 @@ export function testConfig(dir: string, overrides: Partial<ManagerConfig> = {}):
     longPollMaxWaitSeconds: 60,
     workers: 1,
     reportTtlSeconds: 3600,
+    // The production defaults, but no auth throttle: suites fail authentication on purpose,
+    // many times a minute, from 127.0.0.1 (overload.test.ts turns it on).
+    overload: { maxEventLoopDelayMs: 1000, maxInFlight: 1024, maxLongPolls: 100_000, authFailuresPerMinute: 0 },
     ...overrides,
   };
 }
 
-export async function startManager(overrides: Partial<ManagerConfig> = {}, options: { dir?: string; changePollMs?: number } = {}): Promise<TestManager> {
+/** options.tls: serve HTTPS with this key pair (the url is then https://127.0.0.1:<port>). */
+export async function startManager(overrides: Partial<ManagerConfig> = {}, options: { dir?: string; changePollMs?: number; tls?: TlsKeyPair } = {}): Promise<TestManager> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'nebula-test-'));
   const config = testConfig(dir, overrides);
   const fatal: unknown[] = [];
@@ -54,8 +60,10 @@ export async function startManager(overrides: Partial<ManagerConfig> = {}, optio
     store,
     onFatal: (err) => fatal.push(err),
     ...(options.changePollMs !== undefined ? { changePollMs: options.changePollMs } : {}),
+    ...(options.tls !== undefined ? { tls: options.tls } : {}),
   });
-  const address = await manager.app.listen({ host: '127.0.0.1', port: 0 });
+  await manager.app.listen({ host: '127.0.0.1', port: 0 });
+  const address = `${options.tls ? 'https' : 'http'}://127.0.0.1:${(manager.app.server.address() as AddressInfo).port}`;
   return {
     url: address,
     manager,

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
 import { call, startManager, type TestManager } from './manager.ts';
+import type { TlsKeyPair } from '../../roles/manager/server.ts';
 import { containersOf, engine, httpText, removeContainers } from './worker.ts';
 
 const API = '/api/v2';
@@ -219,14 +220,15 @@ export interface WorkerSuite {
  * without Docker) and locked for this file, one real manager, and at the end everything the
  * tests made removed. `ready` receives the manager once it listens.
  */
-export function workerSuite(ready: (manager: TestManager) => void): WorkerSuite {
+/** options.tls: the manager serves HTTPS with this key pair. */
+export function workerSuite(ready: (manager: TestManager) => void, options: { tls?: TlsKeyPair } = {}): WorkerSuite {
   const suite: WorkerSuite = { made: [], cleanups: [] };
   let manager: TestManager | undefined;
   let release = () => {};
   before(async () => {
     await engine();
     release = await lockEngine();
-    manager = await startManager();
+    manager = await startManager({}, options);
     ready(manager);
   });
   after(async () => {

@@ -1,6 +1,6 @@
 // /api/v2/device_groups (incl. the device-facing /info with ETag and long-poll) and /prune.
 
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { NebulaError } from '../../../src/errors.ts';
 import {
   deviceGroupFieldsFromBody,
@@ -14,6 +14,7 @@ import { bodyObject, checkObjectName } from '../../../src/model/validate.ts';
 import type { UpdateOptions } from '../../../src/store/types.ts';
 import type { ManagerContext } from '../context.ts';
 import type { InfoEntry } from '../info-cache.ts';
+import { isAllowed } from '../rbac.ts';
 import { PRUNING, V2, collectionRoutes, objectAccess, param, withoutOid, written } from './common.ts';
 
 const RW = objectAccess('device_groups', 'rw', 'device_group');
@@ -41,6 +42,25 @@ export function deviceGroupRoutes(app: FastifyInstance, ctx: ManagerContext): vo
     return doc;
   }
 
+  /**
+   * A group's /info shows its members' whole config (env values included): a caller may put
+   * into a group only the apps and cron jobs it may read, or those already in it (the original
+   * let rw on a group pull in any app, and so read it).
+   */
+  async function checkMembersReadable(request: FastifyRequest, name: string, fields: Partial<DeviceGroupFields>): Promise<void> {
+    const principal = request.principal;
+    if (principal === undefined) throw new NebulaError('INTERNAL');
+    if (principal.type === 'admin' || principal.permissions.admin) return;
+    let current: DeviceGroupDoc | null | undefined;
+    for (const kind of ['apps', 'cron_jobs'] as const) {
+      for (const member of fields[kind] ?? []) {
+        if (isAllowed(principal, { type: 'object', kind, level: 'ro', param: '' }, member)) continue;
+        if (current === undefined) current = await ctx.store.get('device_groups', name);
+        if (!current?.[kind].includes(member)) throw new NebulaError('ACCESS_DENIED', { name: member });
+      }
+    }
+  }
+
   const refsOf = (fields: Partial<DeviceGroupFields>) => ({
     ...(fields.cron_jobs ? { cron_jobs: fields.cron_jobs } : {}),
     ...(fields.apps ? { apps: fields.apps } : {}),
@@ -52,6 +72,7 @@ export function deviceGroupRoutes(app: FastifyInstance, ctx: ManagerContext): vo
     const name = param(request, 'device_group');
     checkObjectName(name);
     const fields = deviceGroupFieldsFromBody(bodyObject(request.body));
+    await checkMembersReadable(request, name, fields);
     const result = await ctx.store.create('device_groups', newDeviceGroup(name, fields), refsOf(fields));
     const doc = written(result, { exists: 'DEVICE_GROUP_EXISTS' });
     await ctx.changed();
@@ -61,6 +82,7 @@ export function deviceGroupRoutes(app: FastifyInstance, ctx: ManagerContext): vo
   // Full replace: apps and cron_jobs both set, a missing one becomes [].
   app.post(`${V2}/device_groups/:device_group/update`, RW, async (request, reply) => {
     const fields = deviceGroupFieldsFromBody(bodyObject(request.body));
+    await checkMembersReadable(request, param(request, 'device_group'), fields);
     const doc = await change(param(request, 'device_group'), fields, { bump: 'device_group_id', refs: refsOf(fields) });
     return reply.code(202).send(doc);
   });
@@ -71,6 +93,7 @@ export function deviceGroupRoutes(app: FastifyInstance, ctx: ManagerContext): vo
     ...RW,
     handler: async (request, reply) => {
       const set = deviceGroupPatchFromBody(bodyObject(request.body));
+      await checkMembersReadable(request, param(request, 'device_group'), set);
       const doc = await change(param(request, 'device_group'), set, { bump: 'device_group_id', refs: refsOf(set) });
       return reply.code(202).send(doc);
     },
@@ -97,16 +120,23 @@ export function deviceGroupRoutes(app: FastifyInstance, ctx: ManagerContext): vo
   async function longPoll(name: string, reply: FastifyReply, ifNoneMatch: string | undefined, wait: number): Promise<FastifyReply> {
     let entry = await ctx.cache.get(name);
     if (entry.body !== null && wait > 0 && etagMatches(ifNoneMatch, entry.etag)) {
+      // Held, it does not count as in flight; too many held already: shed (503, Retry-After).
+      const release = ctx.load.hold();
+      if (release === false) throw new NebulaError('SERVER_OVERLOADED');
       const deadline = Date.now() + wait * 1000;
       const gone = new AbortController();
       const onClose = () => gone.abort();
       reply.raw.once('close', onClose);
-      while (entry.body !== null && etagMatches(ifNoneMatch, entry.etag) && !ctx.isShuttingDown()) {
-        const left = deadline - Date.now();
-        if (left <= 0 || (await ctx.cache.wait(name, entry, left, gone.signal)) !== 'changed') break;
-        entry = await ctx.cache.get(name);
+      try {
+        while (entry.body !== null && etagMatches(ifNoneMatch, entry.etag) && !ctx.isShuttingDown()) {
+          const left = deadline - Date.now();
+          if (left <= 0 || (await ctx.cache.wait(name, entry, left, gone.signal)) !== 'changed') break;
+          entry = await ctx.cache.get(name);
+        }
+      } finally {
+        reply.raw.off('close', onClose);
+        release();
       }
-      reply.raw.off('close', onClose);
     }
     return answerInfo(reply, entry, ifNoneMatch);
   }
