@@ -22,6 +22,8 @@ export interface Manager {
   app: FastifyInstance;
   store: Store;
   cache: InfoCache;
+  /** What is in flight and held, and what was shed. */
+  load: LoadShedder;
   /** Stops accepting, answers held long-polls with 304, stops the report retention, closes the store. */
   close(): Promise<void>;
 }
@@ -70,6 +72,7 @@ export function createManager(deps: ManagerDeps): Manager {
       unavailableSince = null;
     },
   );
+  const load = new LoadShedder(config.overload);
   const app = buildServer({
     store,
     mode: config.mode,
@@ -78,7 +81,7 @@ export function createManager(deps: ManagerDeps): Manager {
     changed: () => watcher.poke(),
     log,
     longPollMaxWaitSeconds: config.longPollMaxWaitSeconds,
-    load: new LoadShedder(config.overload),
+    load,
     overload: config.overload,
     onFatal: deps.onFatal,
     isShuttingDown: () => shuttingDown,
@@ -90,6 +93,7 @@ export function createManager(deps: ManagerDeps): Manager {
     app,
     store,
     cache,
+    load,
     async close() {
       if (shuttingDown) return;
       shuttingDown = true;

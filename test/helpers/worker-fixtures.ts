@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, before } from 'node:test';
 import { call, startManager, type TestManager } from './manager.ts';
 import type { TlsKeyPair } from '../../roles/manager/server.ts';
+import type { ManagerConfig } from '../../src/config/manager.ts';
 import { containersOf, engine, httpText, removeContainers } from './worker.ts';
 
 const API = '/api/v2';
@@ -220,15 +221,15 @@ export interface WorkerSuite {
  * without Docker) and locked for this file, one real manager, and at the end everything the
  * tests made removed. `ready` receives the manager once it listens.
  */
-/** options.tls: the manager serves HTTPS with this key pair. */
-export function workerSuite(ready: (manager: TestManager) => void, options: { tls?: TlsKeyPair } = {}): WorkerSuite {
+/** options.tls: the manager serves HTTPS with this key pair; options.config: its settings that differ from the tests'. */
+export function workerSuite(ready: (manager: TestManager) => void, options: { tls?: TlsKeyPair; config?: Partial<ManagerConfig> } = {}): WorkerSuite {
   const suite: WorkerSuite = { made: [], cleanups: [] };
   let manager: TestManager | undefined;
   let release = () => {};
   before(async () => {
     await engine();
     release = await lockEngine();
-    manager = await startManager({}, options);
+    manager = await startManager(options.config ?? {}, options.tls ? { tls: options.tls } : {});
     ready(manager);
   });
   after(async () => {
