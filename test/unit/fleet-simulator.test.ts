@@ -124,25 +124,34 @@ test('a device asks with its ETag, long-polls, takes a change at once, and repor
   }
 });
 
-test('a device backs off with jitter after a 503', async () => {
+async function gapAfter503(honourRetryAfter: boolean, retryAfter: string): Promise<number> {
   const times: number[] = [];
   const { server, port } = await serve((_req, res) => {
     times.push(performance.now());
-    res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '5' });
-    res.end('{"code":"STORE_UNAVAILABLE"}');
+    res.writeHead(503, { 'content-type': 'application/json', 'retry-after': retryAfter });
+    res.end('{"code":"SERVER_OVERLOADED"}');
   });
-  const fleet = new Fleet({ url: `http://127.0.0.1:${port}`, group: 'pos-eu', authorization: null, devices: 1, rampMs: 0, reports: false });
+  const fleet = new Fleet({ url: `http://127.0.0.1:${port}`, group: 'pos-eu', authorization: null, devices: 1, rampMs: 0, reports: false, honourRetryAfter });
   try {
     fleet.start();
     while (times.length < 2) await new Promise((r) => setTimeout(r, 20));
-    // backoffMs(1, 1 s, …): between 1 and 2 s; Retry-After is not honoured, as the worker does not.
-    const gap = times[1]! - times[0]!;
-    assert.ok(gap >= 950 && gap <= 2100, `retried after ${gap} ms`);
     // The server saw the second request; wait for the fleet to have read its answer too.
     while ((fleet.stats().info.byStatus['503'] ?? 0) < 2) await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual(fleet.stats().info.byStatus, { 503: 2 });
+    return times[1]! - times[0]!;
   } finally {
     await fleet.stop();
     await close(server);
   }
+}
+
+test('after a 503 a device waits Retry-After, plus up to half again, as the worker does', async () => {
+  const gap = await gapAfter503(true, '2');
+  assert.ok(gap >= 1950 && gap <= 3100, `retried after ${gap} ms`);
+});
+
+test('a device modelling an older worker (honourRetryAfter false) backs off with jitter only', async () => {
+  // backoffMs(1, 1 s, …): between 1 and 2 s, whatever Retry-After says.
+  const gap = await gapAfter503(false, '30');
+  assert.ok(gap >= 950 && gap <= 2100, `retried after ${gap} ms`);
 });

@@ -34,7 +34,7 @@ const { values } = parseArgs({
     prefix: { type: 'string', default: 'sim-' },
     'no-reports': { type: 'boolean', default: false },
     fresh: { type: 'boolean', default: false },
-    'retry-after': { type: 'boolean', default: false },
+    'ignore-retry-after': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -42,7 +42,7 @@ const { values } = parseArgs({
 if (values.help) {
   process.stdout.write(`usage: node test/bench/fleet/cli.ts [--url U] [--user U --password P | --token T] [--group G]
   [--mode longpoll|checkins] [--devices N] [--interval S] [--wait S] [--ramp S] [--apply S] [--duration S]
-  [--every S] [--connections K] [--prefix P] [--no-reports] [--fresh] [--retry-after]
+  [--every S] [--connections K] [--prefix P] [--no-reports] [--fresh] [--ignore-retry-after]
   --fresh: devices start with no config (fetch, apply, report); default: they already have the current one.
 `);
   process.exit(0);
@@ -93,7 +93,7 @@ async function longpoll(): Promise<void> {
     applyMs: num('apply', 0, 3600) * 1000,
     reports: !values['no-reports'],
     reportConnections: num('connections', 1, 10_000),
-    honourRetryAfter: values['retry-after'],
+    honourRetryAfter: !values['ignore-retry-after'],
     known,
   });
   fleet.start();

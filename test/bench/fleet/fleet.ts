@@ -11,7 +11,8 @@
 // - a 403 saying the group does not exist, or any other 401/403: wait a check-in, ask again;
 // - anything else (connection refused or reset, a timeout, 5xx, 429, any other status) is a
 //   failure: jittered exponential backoff, backoffMs(failures, 1 s, max(check-in, 60 s)), as the
-//   worker's; Retry-After is ignored, as the worker ignores it (honourRetryAfter: use it as a floor);
+//   worker's, and after a 429/503 never sooner than its Retry-After (plus up to half again), as the
+//   worker's (src/clock.ts retryPauseMs; honourRetryAfter: false models workers older than that);
 // - a request is given up after request_timeout + wait (60 s + 30 s by default).
 // Reports: every check-in (first one at a random phase, as a fleet's devices started at
 // different times) and after each applied change (no sooner than 5 s after the previous one),
@@ -24,6 +25,7 @@ import { Connection, requestHead, type ConnectionOwner, type HttpResponse, type 
 import { Pool } from './pool.ts';
 import { reportTemplate, type ReportTemplate } from './report.ts';
 import { Samples, Tally, Timeline, backoffMs, outcomeOfError, outcomeOfStatus, type LatencySummary, type Second } from './stats.ts';
+import { parseRetryAfter, retryPauseMs } from '../../../src/clock.ts';
 
 export interface FleetOptions {
   /** The manager, e.g. http://127.0.0.1:8080. */
@@ -178,7 +180,7 @@ export class Fleet {
       reports: true,
       reportConnections: 64,
       applyMs: 2000,
-      honourRetryAfter: false,
+      honourRetryAfter: true,
       known: null,
       ...options,
     };
@@ -318,9 +320,14 @@ export class Fleet {
     device.failures += 1;
     // Not back after all: the connection it got was cut or refused its request.
     device.backAt = 0;
-    let pause = backoffMs(device.failures, 1000, Math.max(this.options.checkInMs, 60_000), Math.random);
-    if (this.options.honourRetryAfter && retryAfter !== undefined && /^\d+$/.test(retryAfter)) pause = Math.max(pause, Number(retryAfter) * 1000);
-    this.later(device, pause, () => this.poll(device));
+    const pause = backoffMs(device.failures, 1000, Math.max(this.options.checkInMs, 60_000), Math.random);
+    this.later(device, this.pauseAfter(pause, retryAfter), () => this.poll(device));
+  }
+
+  /** The worker's rule: the backoff, but after a 429/503 no sooner than its Retry-After. */
+  private pauseAfter(backoff: number, retryAfter: string | undefined): number {
+    if (!this.options.honourRetryAfter) return backoff;
+    return retryPauseMs(backoff, parseRetryAfter(retryAfter, Date.now()), Math.random);
   }
 
   private later(device: Device, ms: number, fn: () => void): void {
@@ -435,7 +442,7 @@ export class Fleet {
         setTimeout(() => {
           device.retrying = false;
           this.drain(device);
-        }, backoffMs(device.reportFailures, 1000, 60_000, Math.random));
+        }, this.pauseAfter(backoffMs(device.reportFailures, 1000, 60_000, Math.random), response && (response.status === 429 || response.status === 503) ? response.retryAfter : undefined));
       },
     });
   }
