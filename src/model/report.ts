@@ -13,6 +13,8 @@ export interface ReportQuery {
   afterId?: string;
   hostname?: string;
   deviceGroup?: string;
+  /** Only reports of these groups (the groups a caller may read; absent: all). */
+  inGroups?: readonly string[];
   creationTime?: { op: CreationTimeOp; value: number };
   updated?: boolean;
 }

@@ -504,6 +504,13 @@ for (const kind of KINDS) {
       test('filters', async () => {
         assert.deepEqual(ns(await store.queryReports({ pageSize: 100, hostname: 'h1' })), [1, 4, 7, 10, 13, 16, 19, 22]);
         assert.deepEqual(ns(await store.queryReports({ pageSize: 100, deviceGroup: 'odd', hostname: 'h1' })), [1, 7, 13, 19]);
+        // inGroups: the groups a caller may read (GET /reports of a user who is not an admin).
+        assert.deepEqual(ns(await store.queryReports({ pageSize: 100, inGroups: ['odd', 'no-such-group'], hostname: 'h1' })), [1, 7, 13, 19]);
+        assert.deepEqual(ns(await store.queryReports({ pageSize: 100, inGroups: ['odd'], deviceGroup: 'odd', hostname: 'h1' })), [1, 7, 13, 19]);
+        assert.deepEqual(await store.queryReports({ pageSize: 100, inGroups: ['odd'], deviceGroup: 'even' }), []);
+        assert.deepEqual(await store.queryReports({ pageSize: 100, inGroups: [] }), []);
+        assert.deepEqual(ns(await store.queryReports({ pageSize: 100, inGroups: ['odd', 'even', 'late'] })), ns(await store.queryReports({ pageSize: 100 })));
+        assert.equal((await store.queryReports({ pageSize: 100, inGroups: ['odd', 'even'] })).length, 25);
         assert.deepEqual(ns(await store.queryReports({ pageSize: 100, updated: true })), [0, 5, 10, 15, 20]);
         assert.equal((await store.queryReports({ pageSize: 100, updated: false })).length, 20);
         const t = (op: 'eq' | 'gt' | 'lt' | 'gte' | 'lte' | 'ne', value: number) => store.queryReports({ pageSize: 100, creationTime: { op, value } });

@@ -76,6 +76,13 @@ export function reportRoutes(app: FastifyInstance, ctx: ManagerContext): void {
 
   app.get(`${V2}/reports`, AUTHENTICATED, async (request) => {
     const query = parseReportQuery(request.query as Record<string, unknown>, (id) => ctx.store.isReportId(id));
+    // A report carries its group's config (env values included): only the groups the caller
+    // may read, as GET /devices (the original showed every report to every user).
+    const readable = readableGroups(principalOf(request));
+    if (readable !== null) {
+      if (readable.length === 0) return { data: null, last_id: null };
+      query.inGroups = readable;
+    }
     const rows = await ctx.store.queryReports(query);
     const last = rows.at(-1);
     if (last === undefined) return { data: null, last_id: null };

@@ -131,6 +131,11 @@ export async function queryReports(c: ReportCollections, query: ReportQuery): Pr
   if (query.afterId !== undefined) filter._id = { $gt: ObjectId.createFromHexString(query.afterId) };
   if (query.hostname !== undefined) filter.hostname = query.hostname;
   if (query.deviceGroup !== undefined) filter.device_group = query.deviceGroup;
+  if (query.inGroups !== undefined) {
+    const inGroups = { device_group: { $in: [...query.inGroups] } };
+    if (query.deviceGroup === undefined) Object.assign(filter, inGroups);
+    else filter.$and = [inGroups];
+  }
   if (query.creationTime !== undefined) {
     const { op, value } = query.creationTime;
     filter.report_creation_time = op === 'eq' ? value : { [`$${op}`]: value };

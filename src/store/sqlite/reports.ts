@@ -105,6 +105,10 @@ export function queryReports(db: Database, q: ReportQuery): StoredReport[] {
     where.push('device_group = ?');
     params.push(q.deviceGroup);
   }
+  if (q.inGroups !== undefined) {
+    where.push('device_group IN (SELECT value FROM json_each(?))');
+    params.push(JSON.stringify(q.inGroups));
+  }
   if (q.creationTime !== undefined) {
     where.push(`report_creation_time ${SQL_OPS[q.creationTime.op]} ?`);
     params.push(q.creationTime.value);
