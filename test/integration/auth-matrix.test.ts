@@ -5,105 +5,8 @@ import assert from 'node:assert/strict';
 import bcrypt from 'bcryptjs';
 import { ADMIN_AUTH, ADMIN_TOKEN, ADMIN_USER, basic, call, startManager, type Reply, type TestManager } from '../helpers/manager.ts';
 import { assertError, assertStatus, bearer, createApp, createCronJob, createDeviceGroup, createUser, createUserGroup, uniq } from '../helpers/fixtures.ts';
+import { IMAGE, ROUTES, V2, bodyOf, deviceReport, expectAllowed, isAdminWrite, pathOf, refusalProblem, sentOf, type Grants, type Names, type Route } from '../helpers/auth-table.ts';
 import { tokenLookup } from '../../src/secrets.ts';
-
-type Level = 'ro' | 'rw';
-type Need = 'authenticated' | 'admin' | 'pruning' | { kind: 'apps' | 'device_groups' | 'cron_jobs'; level: Level };
-
-interface Route {
-  method: string;
-  /** Fastify syntax, so the table can be checked against the server's routes. */
-  path: string;
-  need: Need;
-  body?: unknown | ((names: Names) => unknown);
-  /** PATCH, an alias of a PUT already in the table. */
-  alias?: boolean;
-  /** Refused as 404 DEVICE_NOT_FOUND rather than 403, so that it does not tell what exists. */
-  hidden?: boolean;
-}
-
-const app = (level: Level): Need => ({ kind: 'apps', level });
-const dg = (level: Level): Need => ({ kind: 'device_groups', level });
-const cron = (level: Level): Need => ({ kind: 'cron_jobs', level });
-const V2 = '/api/v2';
-const IMAGE = { docker_image: 'nginx:1' };
-const CRON_BODY = { docker_image: 'busybox:1', schedule: '* * * * *' };
-
-const ROUTES: Route[] = [
-  { method: 'GET', path: `${V2}/status`, need: 'authenticated' },
-  { method: 'GET', path: `${V2}/apps`, need: 'authenticated' },
-  { method: 'GET', path: `${V2}/apps/:app_name`, need: app('ro') },
-  { method: 'POST', path: `${V2}/apps/:app_name`, need: app('rw'), body: IMAGE },
-  { method: 'POST', path: `${V2}/apps/:app_name/stop`, need: app('rw') },
-  { method: 'POST', path: `${V2}/apps/:app_name/start`, need: app('rw') },
-  { method: 'POST', path: `${V2}/apps/:app_name/restart`, need: app('rw') },
-  { method: 'POST', path: `${V2}/apps/:app_name/update`, need: app('rw'), body: IMAGE },
-  { method: 'PUT', path: `${V2}/apps/:app_name/update`, need: app('rw'), body: { running: true } },
-  { method: 'PATCH', path: `${V2}/apps/:app_name/update`, need: app('rw'), body: { running: true }, alias: true },
-  { method: 'GET', path: `${V2}/device_groups`, need: 'authenticated' },
-  { method: 'GET', path: `${V2}/device_groups/:device_group`, need: dg('ro') },
-  { method: 'GET', path: `${V2}/device_groups/:device_group/info`, need: dg('ro') },
-  { method: 'POST', path: `${V2}/device_groups/:device_group`, need: dg('rw'), body: {} },
-  { method: 'POST', path: `${V2}/device_groups/:device_group/update`, need: dg('rw'), body: {} },
-  { method: 'PUT', path: `${V2}/device_groups/:device_group/update`, need: dg('rw'), body: { apps: [] } },
-  { method: 'PATCH', path: `${V2}/device_groups/:device_group/update`, need: dg('rw'), body: { apps: [] }, alias: true },
-  { method: 'POST', path: `${V2}/device_groups/:device_group/prune`, need: 'pruning' },
-  { method: 'POST', path: `${V2}/prune`, need: 'pruning' },
-  { method: 'GET', path: `${V2}/reports`, need: 'authenticated' },
-  // Reporting for a device group takes what reading its /info takes.
-  { method: 'POST', path: `${V2}/reports`, need: dg('ro'), body: (names: Names) => [deviceReport(names)] },
-  // Lists only the devices of the groups the caller may read.
-  { method: 'GET', path: `${V2}/devices`, need: 'authenticated' },
-  { method: 'GET', path: `${V2}/devices/:hostname`, need: dg('ro'), hidden: true },
-  { method: 'GET', path: `${V2}/users`, need: 'authenticated' },
-  { method: 'GET', path: `${V2}/users/:user_name`, need: 'admin' },
-  { method: 'POST', path: `${V2}/users/:user_name`, need: 'admin', body: { password: 'target-password' } },
-  { method: 'PUT', path: `${V2}/users/:user_name/update`, need: 'admin', body: { password: 'target-password' } },
-  { method: 'PATCH', path: `${V2}/users/:user_name/update`, need: 'admin', body: { password: 'target-password' }, alias: true },
-  { method: 'POST', path: `${V2}/users/:user_name/refresh`, need: 'admin' },
-  { method: 'GET', path: `${V2}/user_groups`, need: 'authenticated' },
-  { method: 'GET', path: `${V2}/user_groups/:user_group`, need: 'admin' },
-  { method: 'POST', path: `${V2}/user_groups/:user_group`, need: 'admin', body: {} },
-  { method: 'PUT', path: `${V2}/user_groups/:user_group/update`, need: 'admin', body: { admin: false } },
-  { method: 'PATCH', path: `${V2}/user_groups/:user_group/update`, need: 'admin', body: { admin: false }, alias: true },
-  { method: 'GET', path: `${V2}/cron_jobs`, need: 'authenticated' },
-  { method: 'GET', path: `${V2}/cron_jobs/:cron_job`, need: cron('ro') },
-  { method: 'POST', path: `${V2}/cron_jobs/:cron_job`, need: cron('rw'), body: CRON_BODY },
-  { method: 'POST', path: `${V2}/cron_jobs/:cron_job/update`, need: cron('rw'), body: CRON_BODY },
-  { method: 'PUT', path: `${V2}/cron_jobs/:cron_job/update`, need: cron('rw'), body: { running: true } },
-  { method: 'PATCH', path: `${V2}/cron_jobs/:cron_job/update`, need: cron('rw'), body: { running: true }, alias: true },
-  // Deletes last, so the other rows still find their objects.
-  { method: 'DELETE', path: `${V2}/apps/:app_name`, need: app('rw') },
-  { method: 'DELETE', path: `${V2}/device_groups/:device_group`, need: dg('rw') },
-  { method: 'DELETE', path: `${V2}/users/:user_name`, need: 'admin' },
-  { method: 'DELETE', path: `${V2}/user_groups/:user_group`, need: 'admin' },
-  // rw rather than the original's admin-only: the manager's choice, see routes/cron-jobs.ts.
-  { method: 'DELETE', path: `${V2}/cron_jobs/:cron_job`, need: cron('rw') },
-];
-
-/** The objects a principal's grants name, and the admin-only targets it may touch. */
-interface Names {
-  app_name: string;
-  device_group: string;
-  cron_job: string;
-  user_name: string;
-  user_group: string;
-  /** A device that has reported for device_group. */
-  hostname: string;
-}
-
-function deviceReport(names: Names): Record<string, unknown> {
-  return { report_id: uniq('report'), hostname: names.hostname, device_group: names.device_group, report_creation_time: Math.floor(Date.now() / 1000) };
-}
-
-function bodyOf(route: Route, names: Names): { body?: unknown } {
-  if (route.body === undefined) return {};
-  return { body: typeof route.body === 'function' ? route.body(names) : route.body };
-}
-
-function pathOf(route: Route, names: Names): string {
-  return route.path.replace(/:(\w+)/g, (_all, key: string) => names[key as keyof Names]);
-}
 
 const denied = (r: Reply) => r.status === 403 && r.body?.code === 'ACCESS_DENIED';
 
@@ -122,17 +25,11 @@ function deniedProblem(r: Reply, route: Route): string | null {
   return null;
 }
 
-interface Grants {
-  admin?: boolean;
-  pruning?: boolean;
-  level?: Level;
-}
-
-function expectAllowed(grants: Grants, need: Need): boolean {
-  if (grants.admin || need === 'authenticated') return true;
-  if (need === 'admin') return false;
-  if (need === 'pruning') return grants.pruning === true;
-  return grants.level === 'rw' || (grants.level === 'ro' && need.level === 'ro');
+function readOnlyProblem(r: Reply): string | null {
+  if (r.status !== 403 || r.body?.code !== 'READ_ONLY_INSTANCE' || r.body?.access_allowed !== false) {
+    return `expected 403 READ_ONLY_INSTANCE {access_allowed:false}, got ${r.status} ${r.text}`;
+  }
+  return null;
 }
 
 let m: TestManager;
@@ -165,7 +62,7 @@ async function freshObjects(): Promise<Names> {
 }
 
 /** A DB user in one group with these grants on `names`; returns its basic and bearer credentials. */
-async function dbUser(names: Names, grants: Grants | null): Promise<{ basic: string; bearer: string }> {
+async function dbUser(names: Names, grants: Grants | null): Promise<{ basic: string; bearer: string; user: string; password: string; token: string }> {
   userSeq += 1;
   const user = uniq(`u${userSeq}`);
   const password = `pw-${uniq('s')}`;
@@ -182,21 +79,48 @@ async function dbUser(names: Names, grants: Grants | null): Promise<{ basic: str
         : {}),
     });
   }
-  return { basic: basic(user, password), bearer: bearer(token) };
+  return { basic: basic(user, password), bearer: bearer(token), user, password, token };
 }
 
-/** Runs the whole table as `auth`; returns the mismatches. */
-async function runMatrix(auth: string, names: Names, grants: Grants): Promise<string[]> {
+/**
+ * Runs the whole table as `auth` (against `url`, an edge manager when `edge`); returns the
+ * mismatches. Every refusal must be the bare error, with nothing of the object in it.
+ */
+async function runMatrix(auth: string, names: Names, grants: Grants, options: { url?: string; edge?: boolean } = {}): Promise<string[]> {
   const problems: string[] = [];
   for (const route of ROUTES) {
-    const reply = await call(m.url, route.method, pathOf(route, names), { auth, ...bodyOf(route, names) });
-    const allowed = expectAllowed(grants, route.need);
-    let problem = allowed ? allowedProblem(reply) : deniedProblem(reply, route);
-    if (allowed && route.need === 'authenticated' && reply.status !== 200) problem = `expected 200, got ${reply.status} ${reply.text}`;
+    const path = pathOf(route, names);
+    const request = bodyOf(route, names);
+    const reply = await call(options.url ?? m.url, route.method, path, { auth, ...request });
+    const sent = sentOf(path, request.body);
+    let problem: string | null;
+    if (!expectAllowed(grants, route.need)) problem = deniedProblem(reply, route) ?? refusalProblem(reply, sent);
+    else if (options.edge === true && isAdminWrite(route)) problem = readOnlyProblem(reply) ?? refusalProblem(reply, sent);
+    else if (route.need === 'authenticated' && reply.status !== 200) problem = `expected 200, got ${reply.status} ${reply.text}`;
+    else problem = allowedProblem(reply);
     if (problem) problems.push(`${route.method} ${route.path}: ${problem}`);
   }
   return problems;
 }
+
+/** Runs the whole table as `auth`, expecting 401 with this challenge and only the error on every route. */
+async function runUnauthorized(url: string, auth: string | null, names: Names, challenge: string): Promise<string[]> {
+  const problems: string[] = [];
+  for (const route of ROUTES) {
+    const path = pathOf(route, names);
+    const request = bodyOf(route, names);
+    const reply = await call(url, route.method, path, { auth, ...request });
+    let problem: string | null = null;
+    if (reply.status !== 401 || reply.body?.code !== 'UNAUTHORIZED') problem = `expected 401 UNAUTHORIZED, got ${reply.status} ${reply.text}`;
+    else if (reply.headers.get('www-authenticate') !== challenge) problem = `WWW-Authenticate: ${reply.headers.get('www-authenticate')}`;
+    else problem = refusalProblem(reply, sentOf(path, request.body));
+    if (problem) problems.push(`${route.method} ${route.path}: ${problem}`);
+  }
+  return problems;
+}
+
+const BASIC_CHALLENGE = 'Basic realm="nebula"';
+const BEARER_CHALLENGE = 'Bearer realm="Authentication Required"';
 
 test('the table holds the 40 routes of the API, and the server has each of them', () => {
   assert.equal(ROUTES.filter((r) => !r.alias).length, 40);
@@ -207,21 +131,16 @@ test('the table holds the 40 routes of the API, and the server has each of them'
 
 describe('without valid credentials every route is 401', () => {
   const cases: [string, () => string | null, string][] = [
-    ['no Authorization header', () => null, 'Basic realm="nebula"'],
-    ['a wrong admin password', () => basic(ADMIN_USER, 'wrong-password'), 'Basic realm="nebula"'],
-    ['an unknown user', () => basic('nobody-at-all', 'x'), 'Basic realm="nebula"'],
-    ['a wrong token', () => bearer('wrong-token'), 'Bearer realm="Authentication Required"'],
-    ['an unknown scheme', () => 'Digest abc', 'Basic realm="nebula"'],
+    ['no Authorization header', () => null, BASIC_CHALLENGE],
+    ['a wrong admin password', () => basic(ADMIN_USER, 'wrong-password'), BASIC_CHALLENGE],
+    ['an unknown user', () => basic('nobody-at-all', 'x'), BASIC_CHALLENGE],
+    ['a wrong token', () => bearer('wrong-token'), BEARER_CHALLENGE],
+    ['an unknown scheme', () => 'Digest abc', BASIC_CHALLENGE],
   ];
   for (const [label, auth, challenge] of cases) {
     test(label, async () => {
       const names = { app_name: 'a', device_group: 'd', cron_job: 'c', user_name: 'u', user_group: 'g', hostname: 'h' };
-      for (const route of ROUTES) {
-        const reply = await call(m.url, route.method, pathOf(route, names), { auth: auth(), ...bodyOf(route, names) });
-        assertError(reply, 401, 'UNAUTHORIZED');
-        assert.equal(reply.headers.get('www-authenticate'), challenge, `${route.method} ${route.path}`);
-        assert.match(reply.headers.get('content-type') ?? '', /^application\/json/);
-      }
+      assert.deepEqual(await runUnauthorized(m.url, auth(), names, challenge), []);
     });
   }
 
@@ -284,6 +203,114 @@ describe('who may call what', () => {
       assertStatus(await call(m.url, 'POST', `${V2}/apps/${target}/stop`, { auth }), 202);
       assertStatus(await call(m.url, 'PUT', `${V2}/apps/${target}/update`, { auth, body: { running: true } }), 202);
     }
+  });
+});
+
+describe('a replaced or removed secret is 401 on every route, even right after it worked', () => {
+  /** An admin-group user (so nothing but its credentials can refuse it) whose credentials just authenticated. */
+  async function warmAdminUser(): Promise<{ names: Names; creds: Awaited<ReturnType<typeof dbUser>> }> {
+    const names = await freshObjects();
+    const creds = await dbUser(names, { admin: true });
+    for (const auth of [creds.basic, creds.bearer]) {
+      // Twice: the second /info is answered by the fast path, from the authenticated-header cache.
+      for (let i = 0; i < 2; i++) assertStatus(await call(m.url, 'GET', `${V2}/device_groups/${names.device_group}/info`, { auth }), 200);
+      assertStatus(await call(m.url, 'GET', `${V2}/status`, { auth }), 200);
+    }
+    return { names, creds };
+  }
+
+  test('the old token after POST /users/:name/refresh', async () => {
+    const { names, creds } = await warmAdminUser();
+    const refreshed = await call(m.url, 'POST', `${V2}/users/${creds.user}/refresh`);
+    assertStatus(refreshed, 200);
+    assert.deepEqual(await runUnauthorized(m.url, creds.bearer, names, BEARER_CHALLENGE), []);
+    assertStatus(await call(m.url, 'GET', `${V2}/device_groups/${names.device_group}/info`, { auth: bearer(refreshed.body.token) }), 200);
+    assertStatus(await call(m.url, 'GET', `${V2}/status`, { auth: creds.basic }), 200);
+  });
+
+  test('the old password after PUT /users/:name/update', async () => {
+    const { names, creds } = await warmAdminUser();
+    const password = `new-pw-${uniq('s')}`;
+    assertStatus(await call(m.url, 'PUT', `${V2}/users/${creds.user}/update`, { body: { password } }), 200);
+    assert.deepEqual(await runUnauthorized(m.url, creds.basic, names, BASIC_CHALLENGE), []);
+    assertStatus(await call(m.url, 'GET', `${V2}/device_groups/${names.device_group}/info`, { auth: basic(creds.user, password) }), 200);
+    assertStatus(await call(m.url, 'GET', `${V2}/status`, { auth: creds.bearer }), 200);
+  });
+
+  test('the old token after PATCH /users/:name/update sets a new one', async () => {
+    const { names, creds } = await warmAdminUser();
+    const token = `new-tok-${uniq('s')}`;
+    assertStatus(await call(m.url, 'PATCH', `${V2}/users/${creds.user}/update`, { body: { token } }), 200);
+    assert.deepEqual(await runUnauthorized(m.url, creds.bearer, names, BEARER_CHALLENGE), []);
+    assertStatus(await call(m.url, 'GET', `${V2}/status`, { auth: bearer(token) }), 200);
+  });
+
+  test("a deleted user's password and token", async () => {
+    const { names, creds } = await warmAdminUser();
+    assertStatus(await call(m.url, 'DELETE', `${V2}/users/${creds.user}`), 200);
+    assert.deepEqual(await runUnauthorized(m.url, creds.bearer, names, BEARER_CHALLENGE), []);
+    assert.deepEqual(await runUnauthorized(m.url, creds.basic, names, BASIC_CHALLENGE), []);
+  });
+});
+
+describe('edge mode: refused by rbac as anywhere, then every admin write is 403 READ_ONLY_INSTANCE; reads and device reports served', () => {
+  let edge: TestManager;
+  before(async () => {
+    // Another manager on the same store, as an edge region's manager reads the control's data.
+    edge = await startManager({ mode: 'edge' }, { dir: m.dir });
+  });
+  after(async () => {
+    await edge.close();
+  });
+
+  /** The objects as the control manager has them (the edge must have changed none). */
+  async function snapshotOf(names: Names): Promise<string[]> {
+    const paths = [`apps/${names.app_name}`, `device_groups/${names.device_group}`, `cron_jobs/${names.cron_job}`, `users/${names.user_name}`, `user_groups/${names.user_group}`];
+    return Promise.all(paths.map(async (path) => (await call(m.url, 'GET', `${V2}/${path}`)).text));
+  }
+
+  const principals: [string, Grants | null][] = [
+    ['a user in no group', null],
+    ['a user granted "ro"', { level: 'ro' }],
+    ['a user granted "rw"', { level: 'rw' }],
+    ['a user with pruning_allowed', { pruning: true }],
+    ['a user of an admin group', { admin: true }],
+  ];
+  for (const [label, grants] of principals) {
+    test(label, async () => {
+      const names = await freshObjects();
+      const creds = await dbUser(names, grants);
+      const before = await snapshotOf(names);
+      assert.deepEqual(await runMatrix(creds.basic, names, grants ?? {}, { url: edge.url, edge: true }), []);
+      assert.deepEqual(await snapshotOf(names), before);
+    });
+  }
+
+  for (const [label, auth] of [
+    ['the config admin by basic', () => ADMIN_AUTH],
+    ['the config admin by bearer', () => bearer(ADMIN_TOKEN)],
+  ] as const) {
+    test(label, async () => {
+      const names = await freshObjects();
+      const before = await snapshotOf(names);
+      assert.deepEqual(await runMatrix(auth(), names, { admin: true }, { url: edge.url, edge: true }), []);
+      assert.deepEqual(await snapshotOf(names), before);
+    });
+  }
+
+  test('without valid credentials, and with a refreshed token, every route is 401', async () => {
+    const names = await freshObjects();
+    const creds = await dbUser(names, { admin: true });
+    assertStatus(await call(edge.url, 'GET', `${V2}/status`, { auth: creds.bearer }), 200);
+    assertStatus(await call(m.url, 'POST', `${V2}/users/${creds.user}/refresh`), 200);
+    // The edge learns of the change through the store's change sequence (no shared memory).
+    const deadline = Date.now() + 5000;
+    while ((await call(edge.url, 'GET', `${V2}/status`, { auth: creds.bearer })).status === 200 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.deepEqual(await runUnauthorized(edge.url, creds.bearer, names, BEARER_CHALLENGE), []);
+    assert.deepEqual(await runUnauthorized(edge.url, null, names, BASIC_CHALLENGE), []);
+    assert.deepEqual(await runUnauthorized(edge.url, basic(creds.user, 'wrong-password'), names, BASIC_CHALLENGE), []);
   });
 });
 

@@ -2,6 +2,8 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { syncBuiltinESMExports } from 'node:module';
 import bcrypt from 'bcryptjs';
 import { generateSecret, hashSecret, safeEqual, tokenLookup, verifySecret } from '../../src/secrets.ts';
 
@@ -78,6 +80,50 @@ describe('safeEqual', () => {
     assert.equal(safeEqual('abc', 'abcd'), false);
     assert.equal(safeEqual('', 'a'), false);
     assert.equal(safeEqual('x'.repeat(10_000), 'x'.repeat(10_000)), true);
+  });
+
+  test('unequal lengths, unicode and NUL: correct answers, never a throw', () => {
+    const values = ['', 'a', 'ab', 'a\u0000', 'pässwörd', 'passwörd', 'x'.repeat(1024), 'x'.repeat(1025)];
+    for (const a of values) for (const b of values) assert.equal(safeEqual(a, b), a === b, `${JSON.stringify(a)} vs ${JSON.stringify(b)}`);
+  });
+
+  // The comparison itself is crypto.timingSafeEqual, always on two equal-length digests (it
+  // throws on unequal lengths): spied on through node:crypto's live ESM bindings.
+  test('compares with crypto.timingSafeEqual on two 32-byte digests, whatever the lengths', (t) => {
+    const spy = t.mock.method(crypto, 'timingSafeEqual');
+    syncBuiltinESMExports();
+    t.after(() => {
+      spy.mock.restore();
+      syncBuiltinESMExports();
+    });
+    for (const [a, b] of [['short', 'a much longer secret'], ['same', 'same'], ['', 'x'.repeat(5000)]] as const) {
+      const before = spy.mock.callCount();
+      assert.equal(safeEqual(a, b), a === b);
+      assert.equal(spy.mock.callCount(), before + 1, `one timingSafeEqual call for ${a.length} vs ${b.length} characters`);
+      const [x, y] = spy.mock.calls.at(-1)!.arguments as unknown as [Buffer, Buffer];
+      assert.equal(x.length, 32);
+      assert.equal(y.length, 32);
+    }
+  });
+});
+
+describe('verifySecret compares in constant time', () => {
+  test('crypto.timingSafeEqual on the derived and stored scrypt keys, of equal length', async (t) => {
+    const stored = await hashSecret('right');
+    const spy = t.mock.method(crypto, 'timingSafeEqual');
+    syncBuiltinESMExports();
+    t.after(() => {
+      spy.mock.restore();
+      syncBuiltinESMExports();
+    });
+    assert.equal(await verifySecret('wrong but longer', stored), false);
+    assert.equal(await verifySecret('right', stored), true);
+    assert.equal(spy.mock.callCount(), 2);
+    for (const call of spy.mock.calls) {
+      const [x, y] = call.arguments as unknown as [Buffer, Buffer];
+      assert.equal(x.length, y.length);
+      assert.equal(x.length, 32);
+    }
   });
 });
 
