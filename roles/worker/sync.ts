@@ -43,7 +43,9 @@ export function observe(containers: EngineContainer[]): ObservedContainer[] {
       id: c.id,
       name: c.name,
       app,
-      appId: Number.isInteger(appId) ? appId : 0,
+      // Never started ('created'): a worker killed between create and start left it half-made
+      // (not yet connected to its other networks). Taken as of unknown origin, it is replaced.
+      appId: Number.isInteger(appId) && c.state !== 'created' ? appId : 0,
       index: indexOf(app, c.name),
       config: c.labels[LABELS.config] ?? '',
       running: c.state === 'running' || c.state === 'restarting',
