@@ -69,6 +69,8 @@ export function ensureBinary(): string {
 export interface ProxyEvent {
   at: number;
   kind: 'info-200' | 'info-304' | 'info-other' | 'report' | 'other';
+  /** The manager's HTTP status. */
+  status: number;
 }
 
 export interface CountingProxy {
@@ -90,9 +92,9 @@ export async function countingProxy(target: string): Promise<CountingProxy> {
   const agent = new Agent({ keepAlive: true });
   const events: ProxyEvent[] = [];
   const waiters: { kind: ProxyEvent['kind']; since: number; resolve: (at: number) => void }[] = [];
-  const record = (kind: ProxyEvent['kind']) => {
+  const record = (kind: ProxyEvent['kind'], status: number) => {
     const at = performance.now();
-    events.push({ at, kind });
+    events.push({ at, kind, status });
     for (const w of waiters.filter((x) => x.kind === kind && at >= x.since)) {
       waiters.splice(waiters.indexOf(w), 1);
       w.resolve(at);
@@ -107,8 +109,9 @@ export async function countingProxy(target: string): Promise<CountingProxy> {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);
         answer.once('end', () => {
-          if (isInfo) record(answer.statusCode === 200 ? 'info-200' : answer.statusCode === 304 ? 'info-304' : 'info-other');
-          else record(isReport ? 'report' : 'other');
+          const status = answer.statusCode ?? 0;
+          if (isInfo) record(status === 200 ? 'info-200' : status === 304 ? 'info-304' : 'info-other', status);
+          else record(isReport ? 'report' : 'other', status);
         });
       },
     );
