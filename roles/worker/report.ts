@@ -182,6 +182,9 @@ export async function collectReport(deps: CollectDeps, updated: boolean): Promis
   const failures = deps.failures();
   const lastFailure = state.events('app-failed').at(-1);
   let lastError: Report['last_error'] = lastFailure ? { at: Math.floor(lastFailure.at / 1000), message: lastFailure.detail, app: lastFailure.subject } : null;
+  // A state file that cannot be written (a full disk) is told until space is freed.
+  const stateProblem = state.problem();
+  if (stateProblem !== null) lastError = { at: Math.floor(stateProblem.since / 1000), message: stateProblem.message };
   if (engine.error !== null) lastError = { at: Math.floor(now / 1000), message: engine.error };
   return {
     memory_usage: await memoryUsage(),
