@@ -71,6 +71,11 @@ export const catalogue = {
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'send the body as application/json' },
   ROUTE_NOT_FOUND: { status: 404, message: 'no such route' },
   BAD_REQUEST: { status: 400, message: 'bad request' },
+  // Refused before any route (roles/manager/protocol-errors.ts).
+  URI_TOO_LONG: { status: 414, message: 'a path segment is too long' },
+  HEADERS_TOO_LARGE: { status: 431, message: 'the request headers are too large' },
+  REQUEST_TIMEOUT: { status: 408, message: 'the request did not arrive in time' },
+  EXPECTATION_FAILED: { status: 417, message: 'the only expectation supported is Expect: 100-continue' },
 
   READ_ONLY_INSTANCE: {
     status: 403,

@@ -18,6 +18,7 @@ import { userGroupRoutes } from './routes/user-groups.ts';
 import { statusRoutes } from './routes/status.ts';
 import { V2 } from './routes/common.ts';
 import { reportRoutes } from './routes/reports.ts';
+import { clientError, expectationFailed, frameworkError, refuseWithoutHost } from './protocol-errors.ts';
 import { AuthThrottledError, heapShedBytes, retryAfterSeconds } from './overload.ts';
 
 declare module 'fastify' {
@@ -77,6 +78,9 @@ export function buildServer(ctx: ManagerContext, tls?: TlsKeyPair): FastifyInsta
     logger: false,
     bodyLimit: BODY_LIMIT,
     routerOptions: { maxParamLength: 256 },
+    // Refusals before any route, with catalogued bodies too (protocol-errors.ts).
+    frameworkErrors: frameworkError,
+    clientErrorHandler: clientError,
     // Long-polls are ended by the info cache on shutdown; idle keep-alives are closed.
     forceCloseConnections: 'idle',
     return503OnClosing: true,
@@ -85,14 +89,17 @@ export function buildServer(ctx: ManagerContext, tls?: TlsKeyPair): FastifyInsta
     serverFactory: (handler, options) => {
       const fast = infoFastPath(ctx, INFO_ACCESS);
       const serve = (req: IncomingMessage, res: ServerResponse) => {
-        if (!fast(req, res)) handler(req, res);
+        if (!refuseWithoutHost(req, res) && !fast(req, res)) handler(req, res);
       };
       // HTTPS when given a key pair (manager --tls-cert-file/--tls-key-file); HTTP otherwise.
-      const server = tls ? createTlsServer({ cert: tls.cert, key: tls.key }, serve) : createServer(serve);
+      // No Host on HTTP/1.1: refused by refuseWithoutHost, with the catalogued body Node's own 400 lacks.
+      const httpOptions = { requireHostHeader: false };
+      const server = tls ? createTlsServer({ ...httpOptions, cert: tls.cert, key: tls.key }, serve) : createServer(httpOptions, serve);
       const timeouts = options as { keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number };
       server.keepAliveTimeout = timeouts.keepAliveTimeout ?? 72_000;
       server.requestTimeout = timeouts.requestTimeout ?? 0;
       server.setTimeout(timeouts.connectionTimeout ?? 0);
+      server.on('checkExpectation', expectationFailed);
       return server;
     },
   });

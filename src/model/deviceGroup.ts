@@ -23,7 +23,9 @@ function checkMembers(field: 'apps' | 'cron_jobs', value: unknown): string[] {
   for (const name of value) {
     // A name that cannot exist is reported the way the original reports an unknown member.
     if (!isObjectName(name)) {
-      throw new NebulaError(field === 'apps' ? 'APP_NOT_FOUND' : 'CRON_JOB_NOT_FOUND', { name: String(name) });
+      // JSON, not String(): a member such as {"toString": 1} makes String() throw (a 500).
+      const shown = typeof name === 'string' ? name : JSON.stringify(name);
+      throw new NebulaError(field === 'apps' ? 'APP_NOT_FOUND' : 'CRON_JOB_NOT_FOUND', { name: shown });
     }
   }
   return [...new Set(value as string[])];
