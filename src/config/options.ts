@@ -29,6 +29,9 @@ function parseValue(def: OptionDef, raw: unknown, source: string): string | numb
     const shown = def.secret ? '' : ` (got ${JSON.stringify(raw)} from ${source})`;
     throw new ConfigError(def.key, `${why}${shown}`);
   };
+  // An object or a list (a config file's) is no setting, and String() of one may even throw
+  // ({"toString": 1}): refused here, before any conversion.
+  if (typeof raw === 'object' && raw !== null) return fail('must be a single value, not an object or a list');
   switch (def.type) {
     case 'bool': {
       if (typeof raw === 'boolean') return raw;

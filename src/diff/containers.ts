@@ -96,6 +96,8 @@ export function envList(env: AppDoc['env_vars']): string[] {
 
 /** The network the container is created on, and those it is connected to after. */
 export function networkPlan(networks: string[]): { mode: string; connect: string[] } {
+  // No list (a document from a manager that sends none): the nebula network alone, not a TypeError.
+  if (!Array.isArray(networks)) return { mode: 'nebula', connect: [] };
   const first = networks[0];
   if (first === 'host' || first === 'none') return { mode: first, connect: [] };
   return { mode: 'nebula', connect: networks.filter((n) => n !== 'nebula' && n !== 'host' && n !== 'none') };

@@ -13,6 +13,15 @@ import type { Info } from '../model/info.ts';
 import { configHash, containersRequired, networkPlan } from './containers.ts';
 import type { AppliedState, HostFacts, ObservedContainer, Plan, Step } from './types.ts';
 
+/**
+ * record[key] if the record has it itself. Names such as "constructor" or "toString" are valid
+ * object names, and a plain lookup finds Object.prototype's: an app of that name removed from
+ * the group kept its containers, a cron job of that name stayed scheduled.
+ */
+function own<T>(record: Record<string, T>, key: string): T | undefined {
+  return Object.hasOwn(record, key) ? record[key] : undefined;
+}
+
 function byName<T>(docs: T[], name: (doc: T) => string): Record<string, T> {
   const out: Record<string, T> = {};
   for (const doc of docs) out[name(doc)] = doc;
@@ -41,10 +50,10 @@ export function merge(applied: AppliedState, desired: Info | null): AppliedState
   const remoteApps = byName(desired.apps, (a) => a.app_name);
   const remoteCron = byName(desired.cron_jobs, (c) => c.cron_job_name);
   const apps: Record<string, AppDoc> = {};
-  for (const [name, app] of Object.entries(applied.apps)) apps[name] = newer(app, remoteApps[name], (a) => a.app_id) as AppDoc;
+  for (const [name, app] of Object.entries(applied.apps)) apps[name] = newer(app, own(remoteApps, name), (a) => a.app_id) as AppDoc;
   const cron_jobs: Record<string, CronJobDoc> = {};
   for (const [name, job] of Object.entries(applied.cron_jobs)) {
-    cron_jobs[name] = newer(job, remoteCron[name], (c) => c.cron_job_id) as CronJobDoc;
+    cron_jobs[name] = newer(job, own(remoteCron, name), (c) => c.cron_job_id) as CronJobDoc;
   }
   return { device_group_id: applied.device_group_id, prune_id, apps, cron_jobs };
 }
@@ -100,17 +109,17 @@ function planApp(app: AppDoc, before: AppDoc | undefined, observed: ObservedCont
 function planCron(applied: AppliedState, next: AppliedState, scheduled: Record<string, number>): Step[] {
   const steps: Step[] = [];
   for (const [name, job] of Object.entries(next.cron_jobs)) {
-    const before = applied.cron_jobs[name];
+    const before = own(applied.cron_jobs, name);
     // A job re-created with its old id but another config must be rescheduled too.
     const recreated = before !== undefined && before.cron_job_id === job.cron_job_id && configHash(before) !== configHash(job);
     if (!job.running) {
-      if (scheduled[name] !== undefined) steps.push({ type: 'unschedule-cron', cronJob: name });
-    } else if (scheduled[name] !== job.cron_job_id || recreated) {
+      if (own(scheduled, name) !== undefined) steps.push({ type: 'unschedule-cron', cronJob: name });
+    } else if (own(scheduled, name) !== job.cron_job_id || recreated) {
       steps.push({ type: 'schedule-cron', cronJob: name, config: job });
     }
   }
   for (const name of Object.keys(scheduled)) {
-    if (next.cron_jobs[name] === undefined) steps.push({ type: 'unschedule-cron', cronJob: name });
+    if (own(next.cron_jobs, name) === undefined) steps.push({ type: 'unschedule-cron', cronJob: name });
   }
   return steps;
 }
@@ -130,12 +139,12 @@ export function plan(applied: AppliedState, desired: Info | null, host: HostFact
 
   const steps: Step[] = [];
   for (const [name, containers] of observed) {
-    if (next.apps[name] !== undefined) continue;
-    const reason = applied.apps[name] !== undefined ? 'removed-from-group' : 'orphan';
+    if (own(next.apps, name) !== undefined) continue;
+    const reason = own(applied.apps, name) !== undefined ? 'removed-from-group' : 'orphan';
     for (const c of containers) steps.push({ type: 'remove', app: name, containerId: c.id, name: c.name, reason });
   }
   for (const app of Object.values(next.apps).sort((a, b) => a.app_name.localeCompare(b.app_name))) {
-    steps.push(...planApp(app, applied.apps[app.app_name], observed.get(app.app_name) ?? [], host));
+    steps.push(...planApp(app, own(applied.apps, app.app_name), observed.get(app.app_name) ?? [], host));
   }
   const needsNebulaNetwork = steps.some(
     (s) => (s.type === 'create' || s.type === 'replace') && networkPlan(s.config.networks).mode === 'nebula',
