@@ -86,7 +86,7 @@ export function createManager(deps: ManagerDeps): Manager {
     onFatal: deps.onFatal,
     isShuttingDown: () => shuttingDown,
     isStoreDown: () => unavailableSince !== null,
-  }, deps.tls);
+  }, { tls: deps.tls, requestTimeoutMs: config.requestTimeoutSeconds * 1000 });
   watcher.start();
   const retention = deps.retention === false ? { stop: async () => undefined } : startRetention({ store, ttlSeconds: config.reportTtlSeconds, log, onFatal: deps.onFatal });
   return {

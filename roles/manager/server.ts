@@ -31,6 +31,15 @@ declare module 'fastify' {
 }
 
 export const BODY_LIMIT = 1024 * 1024;
+/** Default of the manager's request_timeout: how long a client may take to send a whole request. */
+export const REQUEST_TIMEOUT_MS = 30_000;
+
+export interface ServerOptions {
+  /** Serve HTTPS with this key pair. */
+  tls?: TlsKeyPair | undefined;
+  /** A client must have sent its whole request within this (its headers within half of it). */
+  requestTimeoutMs?: number;
+}
 
 function sendError(reply: FastifyReply, error: NebulaError): FastifyReply {
   // Shed load, a store outage, a shutdown, a throttled address: tell clients (the SDK, workers)
@@ -73,7 +82,9 @@ export interface TlsKeyPair {
   key: Buffer;
 }
 
-export function buildServer(ctx: ManagerContext, tls?: TlsKeyPair): FastifyInstance {
+export function buildServer(ctx: ManagerContext, options: ServerOptions = {}): FastifyInstance {
+  const { tls } = options;
+  const requestTimeoutMs = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   const app = Fastify({
     logger: false,
     bodyLimit: BODY_LIMIT,
@@ -81,6 +92,11 @@ export function buildServer(ctx: ManagerContext, tls?: TlsKeyPair): FastifyInsta
     // Refusals before any route, with catalogued bodies too (protocol-errors.ts).
     frameworkErrors: frameworkError,
     clientErrorHandler: clientError,
+    // A client has request_timeout (30 s) to send its whole request, half of it for the headers:
+    // a slow or stalled sender (slowloris) does not hold a connection for ever (408
+    // REQUEST_TIMEOUT). Only receiving counts, so a long-poll, whose request is whole once its
+    // headers are in, is held as long as it asks.
+    requestTimeout: requestTimeoutMs,
     // Long-polls are ended by the info cache on shutdown; idle keep-alives are closed.
     forceCloseConnections: 'idle',
     return503OnClosing: true,
@@ -93,11 +109,13 @@ export function buildServer(ctx: ManagerContext, tls?: TlsKeyPair): FastifyInsta
       };
       // HTTPS when given a key pair (manager --tls-cert-file/--tls-key-file); HTTP otherwise.
       // No Host on HTTP/1.1: refused by refuseWithoutHost, with the catalogued body Node's own 400 lacks.
-      const httpOptions = { requireHostHeader: false };
+      // Node checks the timeouts every connectionsCheckingInterval (30 s by default): a quarter of the timeout.
+      const httpOptions = { requireHostHeader: false, connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.floor(requestTimeoutMs / 4))) };
       const server = tls ? createTlsServer({ ...httpOptions, cert: tls.cert, key: tls.key }, serve) : createServer(httpOptions, serve);
       const timeouts = options as { keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number };
       server.keepAliveTimeout = timeouts.keepAliveTimeout ?? 72_000;
-      server.requestTimeout = timeouts.requestTimeout ?? 0;
+      server.requestTimeout = timeouts.requestTimeout ?? requestTimeoutMs;
+      server.headersTimeout = Math.max(1, Math.floor(requestTimeoutMs / 2));
       server.setTimeout(timeouts.connectionTimeout ?? 0);
       server.on('checkExpectation', expectationFailed);
       return server;

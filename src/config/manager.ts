@@ -80,6 +80,7 @@ export const MANAGER_OPTIONS: readonly OptionDef[] = [
   { key: 'max_in_flight', flag: 'max-in-flight', env: ['NEBULA_MAX_IN_FLIGHT'], type: 'int', min: 0, max: 1_000_000, default: 1024, describe: 'shed requests (503 + Retry-After) while this many are being worked on at once, held long-polls aside (0: no limit)' },
   { key: 'max_long_polls', flag: 'max-long-polls', env: ['NEBULA_MAX_LONG_POLLS'], type: 'int', min: 0, max: 10_000_000, default: 100_000, describe: 'most long-polls held at once per serving process; more are shed with 503 + Retry-After (0: no limit)' },
   { key: 'auth_failures_per_minute', flag: 'auth-failures-per-minute', env: ['NEBULA_AUTH_FAILURES_PER_MINUTE'], type: 'int', min: 0, max: 1_000_000, default: 30, describe: 'failed authentications a client address may make per minute before it gets 429 + Retry-After (0: no limit)' },
+  { key: 'request_timeout', flag: 'request-timeout', env: ['NEBULA_REQUEST_TIMEOUT'], type: 'int', min: 1, max: 3600, default: 30, describe: 'seconds a client may take to send a whole request (half of it for the headers); slower senders get 408 (a long-poll\'s wait does not count)' },
   { key: 'tls_cert_file', flag: 'tls-cert-file', env: ['NEBULA_TLS_CERT_FILE'], type: 'string', describe: 'serve HTTPS with this certificate chain (PEM); needs tls_key_file' },
   { key: 'tls_key_file', flag: 'tls-key-file', env: ['NEBULA_TLS_KEY_FILE'], type: 'string', describe: 'the private key (PEM) of tls_cert_file' },
   { key: 'long_poll_max_wait', flag: 'long-poll-max-wait', env: ['NEBULA_LONG_POLL_MAX_WAIT'], type: 'int', min: 0, max: 3600, default: 60, describe: 'longest ?wait= a device may ask of /info, in seconds' },
@@ -110,6 +111,8 @@ export interface ManagerConfig extends StoreConfig {
   cacheTimeSeconds: number;
   cacheMaxSize: number;
   longPollMaxWaitSeconds: number;
+  /** Seconds a client may take to send a whole request. */
+  requestTimeoutSeconds: number;
   /** Serving processes; above 1 this process supervises them (roles/manager/supervisor.ts). */
   workers: number;
   overload: OverloadConfig;
@@ -138,6 +141,7 @@ export function loadManagerConfig(flags: Record<string, unknown>, env: NodeJS.Pr
     cacheTimeSeconds: Number(s.cache_time),
     cacheMaxSize: Number(s.cache_max_size),
     longPollMaxWaitSeconds: Number(s.long_poll_max_wait),
+    requestTimeoutSeconds: Number(s.request_timeout),
     workers: Number(s.workers),
     overload: {
       maxEventLoopDelayMs: Number(s.max_event_loop_delay),

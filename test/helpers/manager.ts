@@ -39,6 +39,7 @@ export function testConfig(dir: string, overrides: Partial<ManagerConfig> = {}):
     cacheTimeSeconds: 10,
     cacheMaxSize: 1024,
     longPollMaxWaitSeconds: 60,
+    requestTimeoutSeconds: 30,
     workers: 1,
     reportTtlSeconds: 3600,
     // The production defaults, but no auth throttle: suites fail authentication on purpose,

@@ -175,3 +175,42 @@ function statusFrom(localAddress: string, url: string, authorization: string): P
     req.end();
   });
 }
+
+/** Writes `head` and then nothing more; resolves with what the server sent before it closed, and when. */
+function stall(url: string, head: string): Promise<{ text: string; ms: number }> {
+  const started = Date.now();
+  const socket = connect(Number(new URL(url).port), '127.0.0.1');
+  let text = '';
+  socket.on('data', (d: Buffer) => (text += d.toString()));
+  socket.write(head);
+  return new Promise((resolve) => {
+    socket.on('close', () => resolve({ text, ms: Date.now() - started }));
+    socket.on('error', () => undefined);
+    setTimeout(() => socket.destroy(), 20_000);
+  });
+}
+
+test('slow senders (slowloris) are cut after request_timeout with 408 REQUEST_TIMEOUT; a long-poll longer than it is held', async () => {
+  const m = await startManager({ requestTimeoutSeconds: 2, overload: DEFAULTS });
+  try {
+    const group = uniq('dg');
+    assertStatus(await createDeviceGroup(m.url, group), 200);
+    const etag = (await call(m.url, 'GET', `/api/v2/device_groups/${group}/info`)).headers.get('etag')!;
+    const started = Date.now();
+    const [headers, body, poll] = await Promise.all([
+      stall(m.url, 'GET /api/v2/apps HTTP/1.1\r\nHost: x\r\n'),
+      stall(m.url, `POST /api/v2/apps/${uniq('a')} HTTP/1.1\r\nHost: x\r\nAuthorization: ${ADMIN_AUTH}\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n{"docker`),
+      call(m.url, 'GET', `/api/v2/device_groups/${group}/info?wait=5`, { headers: { 'if-none-match': etag } }),
+    ]);
+    for (const [label, cut] of [['headers', headers], ['body', body]] as const) {
+      assert.match(cut.text, /^HTTP\/1\.1 408 /, label);
+      assert.match(cut.text, /"code":"REQUEST_TIMEOUT"/, label);
+      assert.ok(cut.ms < 10_000, `${label}: cut after ${cut.ms} ms`);
+    }
+    assert.equal(poll.status, 304);
+    assert.ok(Date.now() - started >= 4900, 'the long-poll was held its whole wait');
+    assert.deepEqual((await call(m.url, 'GET', '/api/v2/apps')).body.apps, [], 'the cut-off create made nothing');
+  } finally {
+    await m.close();
+  }
+});
