@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { ADMIN_TOKEN, call, type TestManager } from '../../helpers/manager.ts';
 import { freePort } from '../../helpers/process.ts';
 import { assertStatus, uniq } from '../../helpers/fixtures.ts';
-import { WEB_1, httpText, tempDir, waitFor } from '../../helpers/worker.ts';
+import { WEB_1, containersOf, httpText, tempDir, waitFor } from '../../helpers/worker.ts';
+import { LABELS } from '../../../src/diff/containers.ts';
 import { workerSuite } from '../../helpers/worker-fixtures.ts';
 import { spawnWorkerProcess, stopProcess } from '../../helpers/worker-process.ts';
 import { request } from 'node:http';
@@ -65,8 +66,11 @@ test('shed long-polls: the worker comes back no sooner than Retry-After, keeps i
 
   // The slot is free again: the worker's next long-poll is held, and a change reaches it.
   release();
-  assertStatus(await call(m.url, 'POST', `/api/v2/apps/${app}/update`, { body: { env_vars: { SHED: 'over' } } }), 202);
-  await waitFor('the worker to follow the change once it is let in', async () => /applying changes/.test(proc.output().split('\n').slice(-50).join('\n')) && (await httpText(port)) === '1', 30_000);
+  assertStatus(await call(m.url, 'PUT', `/api/v2/apps/${app}/update`, { body: { env_vars: { SHED: 'over' } } }), 202);
+  await waitFor('the worker to replace the container with the changed app (app_id 2)', async () => {
+    const containers = await containersOf(app);
+    return containers.length === 1 && containers[0]!.labels[LABELS.appId] === '2' && (await httpText(port)) === '1';
+  }, 30_000);
   const lines = proc.output().split('\n').filter((l) => l.includes('"retry_ms"'));
   assert.ok(lines.length >= 1, proc.output());
   for (const line of lines) assert.ok(Number(JSON.parse(line).retry_ms) >= 5000, line);
