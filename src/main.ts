@@ -9,6 +9,7 @@ import { WORKER_OPTIONS, loadWorkerConfig } from './config/worker.ts';
 import { REPORTER_OPTIONS, loadReporterConfig } from './config/reporter.ts';
 import type { OptionDef } from './config/options.ts';
 import { VERSION } from './version.ts';
+import { adminCommands } from './cli/commands.ts';
 
 function yargsOptions(defs: readonly OptionDef[]) {
   const out: Record<string, { type: 'string' | 'number' | 'boolean'; describe: string; choices?: readonly string[] }> = {};
@@ -45,8 +46,10 @@ function configOrExit<T>(load: () => T): T {
 
 // No top-level await: the single-binary bundle is CommonJS.
 function main(): Promise<unknown> {
-  return yargs(hideBin(process.argv))
+  const parser = yargs(hideBin(process.argv))
   .scriptName('nebula')
+  // Names stay strings ("007" is not 7); "--env a.b=c" is no nested object.
+  .parserConfiguration({ 'parse-positional-numbers': false, 'dot-notation': false })
   .usage('$0 <command> [options]')
   .command(
     'manager',
@@ -77,8 +80,10 @@ function main(): Promise<unknown> {
       const { runReporter } = await import('../roles/reporter/index.ts');
       await runReporter(config);
     },
-  )
-  .demandCommand(1, 'name a command: manager, worker or reporter')
+  );
+  // The admin CLI, a client of the API: src/cli/ (loaded only when one of its commands runs).
+  return adminCommands(parser)
+  .demandCommand(1, 'name a command: manager, worker, reporter, or an admin command: status, login, app, group, prune')
   .strict()
   .version(VERSION)
   .help()

@@ -1,4 +1,4 @@
-// A typed client of the manager API: what the worker (and later the admin CLI) call.
+// A typed client of the manager API: what the worker calls (the admin CLI's calls: admin.ts).
 // The device endpoint speaks both dialects: ETag + long-poll with our manager, and plain
 // polling with the original Nebula 2.7 manager (which sends no ETag).
 //
@@ -84,7 +84,7 @@ export function parseInfo(body: unknown): Info {
 }
 
 export class ManagerClient {
-  private readonly options: ManagerClientOptions;
+  protected readonly options: ManagerClientOptions;
   private readonly http: typeof import('node:http');
   /** One keep-alive pool: the long-poll and the reports each keep their connection. */
   private readonly agent: Agent;
@@ -106,7 +106,8 @@ export class ManagerClient {
     this.agent.destroy();
   }
 
-  private async request(
+  /** One request; a failure to reach the manager (or a timeout) is a ManagerUnavailableError. */
+  protected async request(
     path: string,
     init: { method?: string; body?: string; headers?: Record<string, string> },
     timeoutMs: number,

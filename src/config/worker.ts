@@ -1,11 +1,11 @@
 // The worker's settings: every setting of the original worker under its original name,
 // plus the flags and settings of our own (state dir, Docker socket, long-poll).
 
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { ConfigError } from '../errors.ts';
 import { readConfigFile, resolve, type OptionDef, type Sources } from './options.ts';
 import { LOG_LEVELS } from './manager.ts';
+import { managerAuthOf, managerUrlOf, readManagerCa } from './connection.ts';
 import { KAFKA_OPTIONS, kafkaSettingsOf, type KafkaSettings } from './kafka.ts';
 
 const s = (key: string, flag: string, env: string[], describe: string, extra: Partial<OptionDef> = {}): OptionDef => ({
@@ -104,37 +104,15 @@ export function loadWorkerConfig(flags: Record<string, unknown>, env: NodeJS.Pro
   }
   let managerUrl: string;
   if (v.nebula_manager_uri !== undefined) {
-    managerUrl = String(v.nebula_manager_uri).replace(/\/+$/, '');
-    try {
-      const parsed = new URL(managerUrl);
-      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error('not http(s)');
-    } catch {
-      throw new ConfigError('nebula_manager_uri', 'must be an http:// or https:// URL');
-    }
+    managerUrl = managerUrlOf(String(v.nebula_manager_uri), 'nebula_manager_uri');
   } else if (v.nebula_manager_host !== undefined) {
     managerUrl = `${String(v.nebula_manager_protocol)}://${String(v.nebula_manager_host)}:${String(v.nebula_manager_port)}`;
   } else {
     throw new ConfigError('nebula_manager_uri', 'set the manager: --manager-url (NEBULA_MANAGER_URI) or NEBULA_MANAGER_HOST');
   }
 
-  let managerCa: Buffer | undefined;
-  if (v.manager_ca_file !== undefined) {
-    if (!managerUrl.startsWith('https:')) throw new ConfigError('manager_ca_file', 'is for an https:// manager: the manager URL is not https');
-    try {
-      managerCa = readFileSync(String(v.manager_ca_file));
-    } catch (err) {
-      throw new ConfigError('manager_ca_file', `cannot be read: ${(err as Error).message}`);
-    }
-    if (!managerCa.toString('latin1').includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError('manager_ca_file', 'holds no PEM certificate');
-  }
-
-  const user = v.nebula_manager_auth_user as string | undefined;
-  const password = v.nebula_manager_auth_password as string | undefined;
-  const token = v.nebula_manager_auth_token as string | undefined;
-  if ((user === undefined) !== (password === undefined) && token === undefined) {
-    throw new ConfigError(user === undefined ? 'nebula_manager_auth_user' : 'nebula_manager_auth_password', 'is missing: the manager user and password go together');
-  }
-  const auth = token !== undefined ? { token } : user !== undefined && password !== undefined ? { user, password } : null;
+  const managerCa = v.manager_ca_file !== undefined ? readManagerCa(String(v.manager_ca_file), managerUrl) : undefined;
+  const auth = managerAuthOf(v.nebula_manager_auth_user as string | undefined, v.nebula_manager_auth_password as string | undefined, v.nebula_manager_auth_token as string | undefined);
 
   const ru = v.registry_auth_user as string | undefined;
   const rp = v.registry_auth_password as string | undefined;

@@ -1,0 +1,185 @@
+// Runs one admin command and sets the exit code scripts can rely on:
+//   0  done
+//   1  the manager refused the request (a 4xx: wrong credentials, no permission, no such
+//      object, a value it does not accept): `error CODE: message` on stderr
+//   2  a wrong command line or connection setting, found before any request
+//   3  the manager could not be reached, timed out, or answered 5xx / 408 / 429 (try again later)
+//   4  a bug in the CLI (the stack on stderr)
+
+import { ApiError, AdminClient, type ApiAnswer } from '../client/admin.ts';
+import { ManagerUnavailableError } from '../client/manager.ts';
+import { ConfigError } from '../errors.ts';
+import { CONNECTION_OPTIONS, configPathOf, loadConnection, saveConnection, type Connection } from './connection.ts';
+import { appFieldsOf, groupFieldsOf, single, UsageError } from './options.ts';
+import { cell, jsonText, namesTable, objectTable, table, type OutputFormat } from './output.ts';
+
+export const EXIT = { OK: 0, REFUSED: 1, USAGE: 2, UNAVAILABLE: 3, BUG: 4 } as const;
+
+interface Context {
+  argv: Record<string, unknown>;
+  name: string;
+  connection: Connection;
+  client: AdminClient;
+}
+
+/** What a command prints: the API's answer (for --output json) and the text for people. */
+interface Result {
+  answer: ApiAnswer<unknown>;
+  human: string;
+  /** For commands whose JSON is not one API answer (login). */
+  json?: unknown;
+}
+
+const done = (answer: ApiAnswer<unknown>, human: string): Result => ({ answer, human });
+const doc = (answer: ApiAnswer<unknown>) => done(answer, objectTable(answer.body as Record<string, unknown>));
+const idOf = (answer: ApiAnswer<unknown>) => (answer.body as { app_id?: number }).app_id;
+
+function nothingToChange(command: string): never {
+  throw new UsageError(`nothing to change: give at least one option to ${command}`);
+}
+
+const COMMANDS: Record<string, (c: Context) => Promise<Result>> = {
+  async status({ client, connection }) {
+    const answer = await client.status();
+    const auth = connection.auth;
+    const as = auth === null ? 'no credentials' : 'token' in auth ? 'a token' : `user ${auth.user}`;
+    const rows = [
+      ['manager', connection.managerUrl],
+      ['api_available', cell(answer.body.api_available)],
+      ['authenticated as', as],
+    ];
+    return done(answer, table(['FIELD', 'VALUE'], rows));
+  },
+
+  async login({ client, connection, argv }) {
+    const answer = await client.status();
+    const { path } = configPathOf(argv.config, process.env);
+    const saved = saveConnection(path, connection, argv['save-secret'] === true);
+    const secret = connection.auth === null ? '' : 'token' in connection.auth ? 'token' : 'password';
+    let note = '';
+    if (secret !== '' && argv['save-secret'] !== true) note = `The ${secret} was not saved: give it each time (env NEBULA_MANAGER_AUTH_${secret.toUpperCase()}), or log in again with --save-secret.\n`;
+    const shown = Object.fromEntries(Object.entries(saved).map(([k, v]) => [k, k === 'password' || k === 'token' ? '<saved>' : v]));
+    return {
+      answer,
+      human: `Logged in to ${connection.managerUrl}. Saved to ${path} (mode 0600).\n${note}`,
+      json: { file: path, saved: shown },
+    };
+  },
+
+  async 'app list'({ client }) {
+    const answer = await client.listApps();
+    return done(answer, namesTable('APP', answer.body.apps));
+  },
+  async 'app get'({ client, name }) {
+    return doc(await client.getApp(name));
+  },
+  async 'app create'({ client, name, argv }) {
+    const fields = appFieldsOf(argv);
+    if (fields.docker_image === undefined) throw new UsageError('--image is required to create an app');
+    return doc(await client.createApp(name, fields));
+  },
+  async 'app update'({ client, name, argv }) {
+    const fields = appFieldsOf(argv);
+    const replace = single(argv.replace as boolean | undefined, 'replace') === true;
+    if (replace && fields.docker_image === undefined) throw new UsageError('--replace sets the whole app: --image is required');
+    if (Object.keys(fields).length === 0) nothingToChange('app update');
+    return doc(await client.updateApp(name, fields, replace ? 'replace' : 'partial'));
+  },
+  async 'app start'({ client, name }) {
+    const answer = await client.startApp(name);
+    return done(answer, `app ${name} started (app_id ${idOf(answer)})\n`);
+  },
+  async 'app stop'({ client, name }) {
+    const answer = await client.stopApp(name);
+    return done(answer, `app ${name} stopped (app_id ${idOf(answer)})\n`);
+  },
+  async 'app restart'({ client, name }) {
+    const answer = await client.restartApp(name);
+    return done(answer, `app ${name} restarting (app_id ${idOf(answer)})\n`);
+  },
+  async 'app delete'({ client, name }) {
+    return done(await client.deleteApp(name), `app ${name} deleted\n`);
+  },
+
+  async 'group list'({ client }) {
+    const answer = await client.listGroups();
+    return done(answer, namesTable('DEVICE GROUP', answer.body.device_groups));
+  },
+  async 'group get'({ client, name }) {
+    return doc(await client.getGroup(name));
+  },
+  async 'group create'({ client, name, argv }) {
+    return doc(await client.createGroup(name, groupFieldsOf(argv)));
+  },
+  async 'group update'({ client, name, argv }) {
+    const fields = groupFieldsOf(argv);
+    const replace = single(argv.replace as boolean | undefined, 'replace') === true;
+    if (!replace && Object.keys(fields).length === 0) nothingToChange('group update');
+    return doc(await client.updateGroup(name, fields, replace ? 'replace' : 'partial'));
+  },
+  async 'group delete'({ client, name }) {
+    return done(await client.deleteGroup(name), `device group ${name} deleted\n`);
+  },
+  async 'group prune'({ client, name }) {
+    const answer = await client.pruneGroup(name);
+    return done(answer, `device group ${name}: devices prune unused images (prune_id ${String((answer.body as { prune_id?: number }).prune_id)})\n`);
+  },
+  async prune({ client }) {
+    const answer = await client.pruneAll();
+    const ids = Object.entries(answer.body.prune_ids);
+    return done(answer, ids.length === 0 ? 'no device groups to prune\n' : table(['DEVICE GROUP', 'PRUNE_ID'], ids.map(([g, id]) => [g, String(id)])));
+  },
+};
+
+function connectionFlags(argv: Record<string, unknown>): Record<string, unknown> {
+  const flags: Record<string, unknown> = {};
+  for (const def of CONNECTION_OPTIONS) {
+    const value = argv[def.flag];
+    if (value !== undefined) flags[def.flag] = single(value as string | string[], def.flag);
+  }
+  if (argv.config !== undefined) flags.config = single(argv.config as string | string[], 'config');
+  return flags;
+}
+
+/** The message and exit code of a failure. */
+export function failure(err: unknown, command: string): { code: number; message: string } {
+  if (err instanceof ApiError) {
+    // The object a refusal is about, when the answer names it (a group's missing member).
+    const body = (typeof err.body === 'object' && err.body !== null ? err.body : {}) as { missing_parameters?: unknown; name?: unknown };
+    const about = Array.isArray(body.missing_parameters) ? `: ${body.missing_parameters.join(', ')}` : typeof body.name === 'string' ? `: ${body.name}` : '';
+    let message = `error ${err.code}: ${err.message}${about} (HTTP ${err.status})`;
+    if (err.status === 401) message += '\nCheck the credentials: --user/--password or --token (env NEBULA_MANAGER_AUTH_*), or run "nebula login".';
+    return { code: EXIT.REFUSED, message };
+  }
+  if (err instanceof ManagerUnavailableError) return { code: EXIT.UNAVAILABLE, message: err.message };
+  if (err instanceof UsageError) return { code: EXIT.USAGE, message: `${err.message}\nRun "nebula ${command} --help" for its options.` };
+  if (err instanceof ConfigError) return { code: EXIT.USAGE, message: err.message };
+  return { code: EXIT.BUG, message: `internal error: ${(err as Error)?.stack ?? String(err)}` };
+}
+
+export async function runAdmin(command: string, argv: Record<string, unknown>): Promise<void> {
+  const handler = COMMANDS[command];
+  let client: AdminClient | undefined;
+  try {
+    if (handler === undefined) throw new Error(`no such command: ${command}`);
+    const output = single(argv.output as OutputFormat | OutputFormat[], 'output') ?? 'table';
+    const name = String(argv.name ?? '');
+    const connection = loadConnection(connectionFlags(argv), process.env);
+    client = new AdminClient({
+      baseUrl: connection.managerUrl,
+      auth: connection.auth,
+      requestTimeoutMs: connection.requestTimeoutMs,
+      ...(connection.ca ? { ca: connection.ca } : {}),
+    });
+    const result = await handler({ argv, name, connection, client });
+    if (output === 'json') process.stdout.write(result.json !== undefined ? `${JSON.stringify(result.json, null, 2)}\n` : jsonText(result.answer.text));
+    else process.stdout.write(result.human);
+    process.exitCode = EXIT.OK;
+  } catch (err) {
+    const { code, message } = failure(err, command);
+    process.stderr.write(`nebula: ${message}\n`);
+    process.exitCode = code;
+  } finally {
+    client?.close();
+  }
+}
