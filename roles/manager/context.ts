@@ -6,6 +6,7 @@ import type { Store } from '../../src/store/types.ts';
 import type { Authenticator } from './auth.ts';
 import type { InfoCache } from './info-cache.ts';
 import type { LoadShedder } from './overload.ts';
+import type { ManagerMetrics } from './metrics.ts';
 import type { OverloadConfig } from '../../src/config/manager.ts';
 
 export interface ManagerContext {
@@ -29,6 +30,8 @@ export interface ManagerContext {
   onFatal: (err: unknown) => void;
   /** True while the change watcher cannot read the store (readiness fails at once). */
   isStoreDown: () => boolean;
+  /** Prometheus metrics (GET /metrics): this manager's own registry. */
+  metrics: ManagerMetrics;
   /** True once shutdown has begun: readiness fails, long-polls end. */
   isShuttingDown: () => boolean;
 }

@@ -17,6 +17,8 @@ import { InfoCache } from './info-cache.ts';
 import { buildServer, type TlsKeyPair } from './server.ts';
 import { AuthThrottle, LoadShedder } from './overload.ts';
 import { servingIndex, superviseManager } from './supervisor.ts';
+import { ManagerMetrics } from './metrics.ts';
+import { instrumentStore } from '../../src/store/instrumented.ts';
 
 export interface Manager {
   app: FastifyInstance;
@@ -24,6 +26,8 @@ export interface Manager {
   cache: InfoCache;
   /** What is in flight and held, and what was shed. */
   load: LoadShedder;
+  /** Its Prometheus metrics (GET /metrics). */
+  metrics: ManagerMetrics;
   /** Stops accepting, answers held long-polls with 304, stops the report retention, closes the store. */
   close(): Promise<void>;
 }
@@ -43,8 +47,11 @@ export interface ManagerDeps {
 
 /** Wires a manager from its dependencies (tests call this with their own store and onFatal). */
 export function createManager(deps: ManagerDeps): Manager {
-  const { config, log, store } = deps;
+  const { config, log } = deps;
   let shuttingDown = false;
+  // Every store call the manager makes is timed (nebula_store_operation_duration_seconds).
+  const metrics = new ManagerMetrics();
+  const store = instrumentStore(deps.store, metrics.storeObserved);
   const cache = new InfoCache(store, { ttlMs: config.cacheTimeSeconds * 1000, maxSize: config.cacheMaxSize });
   // The store unreachable (MongoDB down) is not fatal: readiness fails, requests get 503,
   // and the watcher keeps polling until the store is back. A broken store is fatal.
@@ -86,7 +93,9 @@ export function createManager(deps: ManagerDeps): Manager {
     onFatal: deps.onFatal,
     isShuttingDown: () => shuttingDown,
     isStoreDown: () => unavailableSince !== null,
+    metrics,
   }, { tls: deps.tls, requestTimeoutMs: config.requestTimeoutSeconds * 1000 });
+  metrics.watch({ cache, load, isStoreDown: () => unavailableSince !== null });
   watcher.start();
   const retention = deps.retention === false ? { stop: async () => undefined } : startRetention({ store, ttlSeconds: config.reportTtlSeconds, log, onFatal: deps.onFatal });
   return {
@@ -94,6 +103,7 @@ export function createManager(deps: ManagerDeps): Manager {
     store,
     cache,
     load,
+    metrics,
     async close() {
       if (shuttingDown) return;
       shuttingDown = true;

@@ -38,6 +38,9 @@ export class InfoCache {
   private readonly waiters = new Map<string, Set<Waiter>>();
   private knownSeq = -1;
   private closed = false;
+  /** Lookups that found the group cached (peek or get), and those that read the store or joined a read (get): metrics.ts. */
+  hits = 0;
+  misses = 0;
 
   constructor(store: Store, options: InfoCacheOptions) {
     this.store = store;
@@ -46,13 +49,19 @@ export class InfoCache {
 
   /** The group's info if it is cached now (the hot path: no promise, no allocation). */
   peek(deviceGroup: string): InfoEntry | undefined {
-    return this.cache?.get(deviceGroup);
+    const entry = this.cache?.get(deviceGroup);
+    if (entry !== undefined) this.hits++;
+    return entry;
   }
 
   /** The group's current info; concurrent misses for one group share a single store read. */
   async get(deviceGroup: string): Promise<InfoEntry> {
     const cached = this.cache?.get(deviceGroup);
-    if (cached) return cached;
+    if (cached) {
+      this.hits++;
+      return cached;
+    }
+    this.misses++;
     const existing = this.inflight.get(deviceGroup);
     if (existing) return existing;
     const pending: Promise<InfoEntry> = this.read(deviceGroup).finally(() => {
@@ -121,6 +130,11 @@ export class InfoCache {
       signal?.addEventListener('abort', onAbort, { once: true });
       group.add(waiter);
     });
+  }
+
+  /** Device groups cached now. */
+  get size(): number {
+    return this.cache?.size ?? 0;
   }
 
   waiterCount(): number {

@@ -19,6 +19,7 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 
 /** Answers the request (true) or leaves it untouched for fastify (false). */
 export function infoFastPath(ctx: ManagerContext, access: Access): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const answered = ctx.metrics.fastPath;
   return (req, res) => {
     // Shedding (and its 503) is fastify's: server.ts.
     if (req.method !== 'GET' || ctx.isShuttingDown() || ctx.load.refuse() !== null) return false;
@@ -35,6 +36,8 @@ export function infoFastPath(ctx: ManagerContext, access: Access): (req: Incomin
     if (notModified && match[2] !== undefined && Math.min(Number(match[2]), ctx.longPollMaxWaitSeconds) > 0) return false;
     const principal = ctx.auth.cached(headers.authorization);
     if (principal === undefined || !isAllowed(principal, access, name)) return false;
+    // Counted in place (metrics.ts fastPathSlot): a number incremented, read when scraped.
+    answered[(match[2] !== undefined && Number(match[2]) > 0 ? 2 : 0) + (notModified ? 1 : 0)]!++;
     if (notModified) {
       res.writeHead(304, { etag: entry.etag, 'cache-control': 'no-cache' });
       res.end();

@@ -18,12 +18,15 @@ import { userGroupRoutes } from './routes/user-groups.ts';
 import { statusRoutes } from './routes/status.ts';
 import { V2 } from './routes/common.ts';
 import { reportRoutes } from './routes/reports.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 import { clientError, expectationFailed, frameworkError, refuseWithoutHost } from './protocol-errors.ts';
 import { AuthThrottledError, heapShedBytes, retryAfterSeconds } from './overload.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     access?: Access;
+    /** Never shed, nor counted as in flight (GET /metrics: what tells why the manager sheds). */
+    neverShed?: boolean;
   }
   interface FastifyRequest {
     principal?: Principal;
@@ -164,11 +167,11 @@ export function buildServer(ctx: ManagerContext, options: ServerOptions = {}): F
 
   // Shed load first (before authentication: a slow hash is work too), then authenticate and
   // authorize, before the body is read and before any cache. Callback style: a header that
-  // authenticated in the last minute is admitted without a promise. Health routes are never shed.
+  // authenticated in the last minute is admitted without a promise. Health routes and /metrics are never shed.
   app.addHook('onRequest', (request, reply, done) => {
-    const access = request.routeOptions.config.access;
+    const { access, neverShed } = request.routeOptions.config;
     if (access === undefined || access.type === 'public') return done();
-    const refused = ctx.load.refuse();
+    const refused = neverShed === true ? null : ctx.load.refuse();
     if (refused !== null) {
       ctx.load.counted(refused);
       const now = Date.now();
@@ -179,7 +182,7 @@ export function buildServer(ctx: ManagerContext, options: ServerOptions = {}): F
       sendError(reply, new NebulaError('SERVER_OVERLOADED'));
       return;
     }
-    reply.raw.once('close', ctx.load.begin());
+    if (neverShed !== true) reply.raw.once('close', ctx.load.begin());
     const header = request.headers.authorization;
     const known = ctx.auth.cached(header);
     if (known !== undefined) {
@@ -207,6 +210,12 @@ export function buildServer(ctx: ManagerContext, options: ServerOptions = {}): F
     done(null, payload);
   });
 
+  // Metrics (metrics.ts): requests by route pattern, method and status, and their latency.
+  app.addHook('onResponse', (request, reply, done) => {
+    ctx.metrics.responded(request, reply);
+    done();
+  });
+
   // Only when asked for: building the record costs on every request.
   if (ctx.log.isLevelEnabled('debug')) {
     app.addHook('onResponse', (request, reply, done) => {
@@ -217,6 +226,7 @@ export function buildServer(ctx: ManagerContext, options: ServerOptions = {}): F
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const error = toNebulaError(err, ctx, request);
+    if (err instanceof AuthThrottledError) ctx.metrics.authThrottledOnce();
     if (err instanceof StoreFatalError) reply.raw.once('finish', () => ctx.onFatal(err));
     return sendError(reply, error);
   });
@@ -224,6 +234,7 @@ export function buildServer(ctx: ManagerContext, options: ServerOptions = {}): F
   app.setNotFoundHandler((_request, reply) => sendError(reply, new NebulaError('ROUTE_NOT_FOUND')));
 
   statusRoutes(app, ctx);
+  metricsRoutes(app, ctx);
   reportRoutes(app, ctx);
   appRoutes(app, ctx);
   deviceGroupRoutes(app, ctx);

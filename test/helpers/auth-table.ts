@@ -29,6 +29,8 @@ const CRON_BODY = { docker_image: 'busybox:1', schedule: '* * * * *' };
 
 export const ROUTES: Route[] = [
   { method: 'GET', path: `${V2}/status`, need: 'authenticated' },
+  // Prometheus metrics (roles/manager/routes/metrics.ts): any authenticated caller, no names in it.
+  { method: 'GET', path: '/metrics', need: 'authenticated' },
   { method: 'GET', path: `${V2}/apps`, need: 'authenticated' },
   { method: 'GET', path: `${V2}/apps/:app_name`, need: app('ro') },
   { method: 'POST', path: `${V2}/apps/:app_name`, need: app('rw'), body: IMAGE },

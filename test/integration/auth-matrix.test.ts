@@ -122,8 +122,8 @@ async function runUnauthorized(url: string, auth: string | null, names: Names, c
 const BASIC_CHALLENGE = 'Basic realm="nebula"';
 const BEARER_CHALLENGE = 'Bearer realm="Authentication Required"';
 
-test('the table holds the 40 routes of the API, and the server has each of them', () => {
-  assert.equal(ROUTES.filter((r) => !r.alias).length, 40);
+test('the table holds the 41 routes of the API (/metrics included), and the server has each of them', () => {
+  assert.equal(ROUTES.filter((r) => !r.alias).length, 41);
   const keys = ROUTES.map((r) => `${r.method} ${r.path}`);
   assert.equal(new Set(keys).size, keys.length);
   for (const r of ROUTES) assert.ok(m.manager.app.hasRoute({ method: r.method as 'GET', url: r.path }), `${r.method} ${r.path}`);
