@@ -83,7 +83,7 @@ function main(): Promise<unknown> {
   );
   // The admin CLI, a client of the API: src/cli/ (loaded only when one of its commands runs).
   return adminCommands(parser)
-  .demandCommand(1, 'name a command: manager, worker, reporter, or an admin command: status, login, app, group, prune')
+  .demandCommand(1, 'name a command: manager, worker, reporter, or an admin command: status, login, app, group, cron, user, user-group, prune, reports, devices')
   .strict()
   .version(VERSION)
   .help()

@@ -23,17 +23,63 @@ function common<T>(y: Argv<T>): Argv<T> {
   return y.options(options) as unknown as Argv<T>;
 }
 
-const APP_OPTIONS: Record<string, Options> = {
+/** What apps and cron jobs share. */
+const CONTAINER_OPTIONS: Record<string, Options> = {
   image: { type: 'string', describe: 'the Docker image, e.g. nginx:1.27 (required to create)' },
-  port: { type: 'string', describe: 'HOST:CONTAINER or PORT (both sides), 1-65535; repeat for more' },
   env: { type: 'string', describe: 'KEY=VALUE (split on the first "="; the value may hold "=" and ":"); repeat for more' },
-  'containers-per': { type: 'string', describe: 'how many containers: server=N (per device), cpu=N (per core) or memory=MB (one per MB)' },
   network: { type: 'string', describe: 'a Docker network (repeat, or a,b) [default nebula, bridge]' },
   volume: { type: 'string', describe: 'a volume, as docker -v: /host:/container[:ro]; repeat for more' },
   device: { type: 'string', describe: 'a device, as docker --device: /dev/x[:/dev/y]; repeat for more' },
   running: { type: 'boolean', describe: 'run it (--no-running: create or keep it stopped)' },
   privileged: { type: 'boolean', describe: 'privileged containers (--no-privileged)' },
+};
+
+const APP_OPTIONS: Record<string, Options> = {
+  ...CONTAINER_OPTIONS,
+  port: { type: 'string', describe: 'HOST:CONTAINER or PORT (both sides), 1-65535; repeat for more' },
+  'containers-per': { type: 'string', describe: 'how many containers: server=N (per device), cpu=N (per core) or memory=MB (one per MB)' },
   'rolling-restart': { type: 'boolean', describe: 'replace containers one at a time (--no-rolling-restart)' },
+};
+
+const CRON_OPTIONS: Record<string, Options> = {
+  ...CONTAINER_OPTIONS,
+  schedule: { type: 'string', describe: 'when it runs: cron syntax "M H DoM Mon DoW" (an optional leading seconds field) or @hourly, @daily...; checked by the manager (required to create)' },
+};
+
+const SECRET_OPTIONS: Record<string, Options> = {
+  'user-password': { type: 'string', describe: "the user's password [env NEBULA_USER_PASSWORD] (generated if never given; prefer --password-stdin: flags show in ps)" },
+  'password-stdin': { type: 'boolean', describe: "read the user's password from stdin (one line), like docker login" },
+  'user-token': { type: 'string', describe: "the user's bearer token [env NEBULA_USER_TOKEN] (generated if not given on create)" },
+  'token-stdin': { type: 'boolean', describe: "read the user's token from stdin (one line)" },
+};
+
+const USER_GROUP_OPTIONS: Record<string, Options> = {
+  member: { type: 'string', describe: 'a user in the group (repeat, or a,b; "" for none)' },
+  admin: { type: 'boolean', describe: 'members may do everything (--no-admin)' },
+  'pruning-allowed': { type: 'boolean', describe: 'members may prune images (--no-pruning-allowed)' },
+  app: { type: 'string', describe: 'NAME=ro (read) or NAME=rw (read and write) on an app; repeat for more; "" for none (a list given replaces the whole list)' },
+  'device-group': { type: 'string', describe: 'NAME=ro|rw on a device group (its devices and reports too); repeat; "" for none' },
+  'cron-job': { type: 'string', describe: 'NAME=ro|rw on a cron job; repeat; "" for none' },
+};
+
+const PAGE_OPTIONS: Record<string, Options> = {
+  'page-size': { type: 'string', describe: 'at most this many per page, 1-1000' },
+  'last-id': { type: 'string', describe: "the page after this one: the previous page's last_id (printed under its table)" },
+};
+
+const REPORT_OPTIONS: Record<string, Options> = {
+  ...PAGE_OPTIONS,
+  hostname: { type: 'string', describe: "one device's reports" },
+  'device-group': { type: 'string', describe: "one device group's reports" },
+  created: { type: 'string', describe: 'reports created at this time (Unix seconds), or compared with --created-op' },
+  'created-op': { type: 'string', choices: ['eq', 'ne', 'gt', 'gte', 'lt', 'lte'], describe: 'how --created compares [default eq]' },
+  updated: { type: 'boolean', describe: 'only reports made when the device changed its config (--no-updated: only the others)' },
+};
+
+const DEVICE_OPTIONS: Record<string, Options> = {
+  ...PAGE_OPTIONS,
+  'device-group': { type: 'string', describe: "one device group's devices" },
+  behind: { type: 'boolean', describe: 'only devices not on their group\'s current config (--no-behind: only those up to date)' },
 };
 
 const GROUP_OPTIONS: Record<string, Options> = {
@@ -81,6 +127,54 @@ function groupCommands<T>(y: Argv<T>): Argv<T> {
     .example('$0 group create pos-eu --apps web,cache', '');
 }
 
+function cronCommands<T>(y: Argv<T>): Argv<T> {
+  return y
+    .command('create <name>', 'create a cron job (devices of the groups listing it run it on its schedule)', withOptions('cron job', CRON_OPTIONS), (a) => run('cron create', a))
+    .command('list', 'list the cron jobs', common, (a) => run('cron list', a))
+    .command('get <name>', "show a cron job's config", named('cron job'), (a) => run('cron get', a))
+    .command('update <name>', 'change a cron job: only the options given (with --replace, all of it)', withOptions('cron job', CRON_OPTIONS, REPLACE), (a) => run('cron update', a))
+    .command('delete <name>', 'delete a cron job', named('cron job'), (a) => run('cron delete', a))
+    .demandCommand(1, 'name a cron command: create, list, get, update or delete')
+    .example("$0 cron create backup --image busybox --schedule '0 3 * * *' --env TARGET=s3://b/x --volume /srv:/data:ro", '')
+    .example("$0 cron update backup --schedule '@hourly'", 'only the schedule changes');
+}
+
+function userCommands<T>(y: Argv<T>): Argv<T> {
+  return y
+    .command('create <name>', 'create a user; prints its token once (the password and token are generated unless given)', withOptions('user', SECRET_OPTIONS), (a) => run('user create', a))
+    .command('list', 'list the users', common, (a) => run('user list', a))
+    .command('get <name>', 'show a user (its secrets stay hidden)', named('user'), (a) => run('user get', a))
+    .command('update <name>', "change a user's password and/or token", withOptions('user', SECRET_OPTIONS), (a) => run('user update', a))
+    .command('refresh <name>', 'give a user a new generated token, printed once (the old one stops working)', named('user'), (a) => run('user refresh', a))
+    .command('delete <name>', 'delete a user', named('user'), (a) => run('user delete', a))
+    .demandCommand(1, 'name a user command: create, list, get, update, refresh or delete')
+    .example('printf %s "$PW" | $0 user create alice --password-stdin', 'the password never shows in ps or the shell history')
+    .example('$0 user refresh alice -o json | jq -r .token', '');
+}
+
+function userGroupCommands<T>(y: Argv<T>): Argv<T> {
+  return y
+    .command('create <name>', 'create a user group: its members and what they may do', withOptions('user group', USER_GROUP_OPTIONS), (a) => run('user-group create', a))
+    .command('list', 'list the user groups', common, (a) => run('user-group list', a))
+    .command('get <name>', "show a user group's members and permissions", named('user group'), (a) => run('user-group get', a))
+    .command('update <name>', 'change what is given (a permissions list given replaces that list)', withOptions('user group', USER_GROUP_OPTIONS), (a) => run('user-group update', a))
+    .command('delete <name>', 'delete a user group', named('user group'), (a) => run('user-group delete', a))
+    .demandCommand(1, 'name a user-group command: create, list, get, update or delete')
+    .example('$0 user-group create ops --member alice --member bob --app web=rw --device-group pos-eu=ro --pruning-allowed', '');
+}
+
+function deviceCommands<T>(y: Argv<T>): Argv<T> {
+  return (common(y).options(DEVICE_OPTIONS) as unknown as Argv<T>)
+    .command(
+      'get <hostname>',
+      'show one device: its latest report against its group\'s current config',
+      (g: Argv<T>) => common(g.positional('hostname', { type: 'string', describe: "the device's name", demandOption: true }) as unknown as Argv<T>),
+      (a) => run('devices get', a),
+    )
+    .example('$0 devices --device-group pos-eu --behind', 'the devices of pos-eu not on its current config, and why')
+    .example('$0 devices get pos-eu-0042 -o json', '');
+}
+
 /** Registers the admin commands on the top-level parser. */
 export function adminCommands<T>(y: Argv<T>): Argv<T> {
   return y
@@ -93,5 +187,15 @@ export function adminCommands<T>(y: Argv<T>): Argv<T> {
     )
     .command('app', 'manage apps: create, list, get, update, start, stop, restart, delete', appCommands)
     .command('group', 'manage device groups: create, list, get, update, delete, prune', groupCommands)
-    .command('prune', 'remove unused images on the devices of every group', common, (a) => run('prune', a));
+    .command('cron', 'manage cron jobs: create, list, get, update, delete', cronCommands)
+    .command('user', 'manage users: create, list, get, update, refresh, delete', userCommands)
+    .command('user-group', 'manage user groups (members and permissions): create, list, get, update, delete', userGroupCommands)
+    .command('prune', 'remove unused images on the devices of every group', common, (a) => run('prune', a))
+    .command(
+      'reports',
+      'list stored device reports, oldest first, a page at a time',
+      (r) => common(r).options(REPORT_OPTIONS).example('$0 reports --hostname pos-eu-0042 --created 1700000000 --created-op gte --page-size 50', ''),
+      (a) => run('reports', a),
+    )
+    .command('devices', 'list the devices (their latest reports), or `devices get <hostname>`', deviceCommands, (a) => run('devices', a));
 }

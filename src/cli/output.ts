@@ -22,7 +22,9 @@ export function cell(value: unknown): string {
     const entries = Object.entries(value as Record<string, unknown>);
     if (entries.length === 0) return '-';
     // {"81": "80"} is a port mapping; {"KEY": "value"} an env; {"server": 1} containers_per.
-    return entries.map(([k, v]) => (/^\d+$/.test(k) && /^\d+$/.test(String(v)) ? `${k}:${String(v)}` : `${k}=${String(v)}`)).join(', ');
+    // A nested object (a device's applied ids, its apps' states) as compact JSON.
+    const text = (v: unknown) => (typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v));
+    return entries.map(([k, v]) => (/^\d+$/.test(k) && /^\d+$/.test(String(v)) ? `${k}:${String(v)}` : `${k}=${text(v)}`)).join(', ');
   }
   return String(value);
 }

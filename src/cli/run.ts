@@ -6,11 +6,12 @@
 //   3  the manager could not be reached, timed out, or answered 5xx / 408 / 429 (try again later)
 //   4  a bug in the CLI (the stack on stderr)
 
-import { ApiError, AdminClient, type ApiAnswer } from '../client/admin.ts';
+import { text } from 'node:stream/consumers';
+import { ApiError, AdminClient, type ApiAnswer, type Page } from '../client/admin.ts';
 import { ManagerUnavailableError } from '../client/manager.ts';
 import { ConfigError } from '../errors.ts';
 import { CONNECTION_OPTIONS, configPathOf, loadConnection, saveConnection, type Connection } from './connection.ts';
-import { appFieldsOf, groupFieldsOf, single, UsageError } from './options.ts';
+import { appFieldsOf, cronJobFieldsOf, deviceQueryOf, groupFieldsOf, reportQueryOf, single, UsageError, userGroupFieldsOf, userSecretsOf } from './options.ts';
 import { cell, jsonText, namesTable, objectTable, table, type OutputFormat } from './output.ts';
 
 export const EXIT = { OK: 0, REFUSED: 1, USAGE: 2, UNAVAILABLE: 3, BUG: 4 } as const;
@@ -38,7 +39,46 @@ function nothingToChange(command: string): never {
   throw new UsageError(`nothing to change: give at least one option to ${command}`);
 }
 
-const COMMANDS: Record<string, (c: Context) => Promise<Result>> = {
+type Handler = (c: Context) => Promise<Result>;
+
+/** What every kind of object has alike: `<command> list`, `get <name>` and `delete <name>`. */
+function objectCommands(command: string, label: string, calls: {
+  list: (c: AdminClient) => Promise<ApiAnswer<Record<string, string[]>>>;
+  get: (c: AdminClient, name: string) => Promise<ApiAnswer<unknown>>;
+  remove: (c: AdminClient, name: string) => Promise<ApiAnswer<unknown>>;
+}): Record<string, Handler> {
+  return {
+    async [`${command} list`]({ client }) {
+      const answer = await calls.list(client);
+      return done(answer, namesTable(label.toUpperCase(), Object.values(answer.body)[0] ?? []));
+    },
+    async [`${command} get`]({ client, name }) {
+      return doc(await calls.get(client, name));
+    },
+    async [`${command} delete`]({ client, name }) {
+      return done(await calls.remove(client, name), `${label} ${name} deleted\n`);
+    },
+  };
+}
+
+/** --replace: a full replace (POST), else a partial update (PUT). */
+const modeOf = (argv: Record<string, unknown>) => (single(argv.replace as boolean | undefined, 'replace') === true ? 'replace' : 'partial');
+
+const readStdin = () => text(process.stdin);
+
+/** Paged answers (reports, devices): the table, and how to ask for the next page. */
+function page(answer: ApiAnswer<Page<unknown, unknown>>, what: string, rows: string[][], headers: string[], lastId: string | undefined): Result {
+  if (answer.body.data === null) return done(answer, `no ${what}\n`);
+  return done(answer, `${table(headers, rows)}${lastId === undefined ? '' : `next page (if any): --last-id ${lastId}\n`}`);
+}
+
+const COMMANDS: Record<string, Handler> = {
+  ...objectCommands('app', 'app', { list: (c) => c.listApps(), get: (c, n) => c.getApp(n), remove: (c, n) => c.deleteApp(n) }),
+  ...objectCommands('group', 'device group', { list: (c) => c.listGroups(), get: (c, n) => c.getGroup(n), remove: (c, n) => c.deleteGroup(n) }),
+  ...objectCommands('cron', 'cron job', { list: (c) => c.listCronJobs(), get: (c, n) => c.getCronJob(n), remove: (c, n) => c.deleteCronJob(n) }),
+  ...objectCommands('user', 'user', { list: (c) => c.listUsers(), get: (c, n) => c.getUser(n), remove: (c, n) => c.deleteUser(n) }),
+  ...objectCommands('user-group', 'user group', { list: (c) => c.listUserGroups(), get: (c, n) => c.getUserGroup(n), remove: (c, n) => c.deleteUserGroup(n) }),
+
   async status({ client, connection }) {
     const answer = await client.status();
     const auth = connection.auth;
@@ -66,13 +106,6 @@ const COMMANDS: Record<string, (c: Context) => Promise<Result>> = {
     };
   },
 
-  async 'app list'({ client }) {
-    const answer = await client.listApps();
-    return done(answer, namesTable('APP', answer.body.apps));
-  },
-  async 'app get'({ client, name }) {
-    return doc(await client.getApp(name));
-  },
   async 'app create'({ client, name, argv }) {
     const fields = appFieldsOf(argv);
     if (fields.docker_image === undefined) throw new UsageError('--image is required to create an app');
@@ -80,10 +113,10 @@ const COMMANDS: Record<string, (c: Context) => Promise<Result>> = {
   },
   async 'app update'({ client, name, argv }) {
     const fields = appFieldsOf(argv);
-    const replace = single(argv.replace as boolean | undefined, 'replace') === true;
-    if (replace && fields.docker_image === undefined) throw new UsageError('--replace sets the whole app: --image is required');
+    const mode = modeOf(argv);
+    if (mode === 'replace' && fields.docker_image === undefined) throw new UsageError('--replace sets the whole app: --image is required');
     if (Object.keys(fields).length === 0) nothingToChange('app update');
-    return doc(await client.updateApp(name, fields, replace ? 'replace' : 'partial'));
+    return doc(await client.updateApp(name, fields, mode));
   },
   async 'app start'({ client, name }) {
     const answer = await client.startApp(name);
@@ -97,33 +130,77 @@ const COMMANDS: Record<string, (c: Context) => Promise<Result>> = {
     const answer = await client.restartApp(name);
     return done(answer, `app ${name} restarting (app_id ${idOf(answer)})\n`);
   },
-  async 'app delete'({ client, name }) {
-    return done(await client.deleteApp(name), `app ${name} deleted\n`);
-  },
 
-  async 'group list'({ client }) {
-    const answer = await client.listGroups();
-    return done(answer, namesTable('DEVICE GROUP', answer.body.device_groups));
-  },
-  async 'group get'({ client, name }) {
-    return doc(await client.getGroup(name));
-  },
   async 'group create'({ client, name, argv }) {
     return doc(await client.createGroup(name, groupFieldsOf(argv)));
   },
   async 'group update'({ client, name, argv }) {
     const fields = groupFieldsOf(argv);
-    const replace = single(argv.replace as boolean | undefined, 'replace') === true;
-    if (!replace && Object.keys(fields).length === 0) nothingToChange('group update');
-    return doc(await client.updateGroup(name, fields, replace ? 'replace' : 'partial'));
-  },
-  async 'group delete'({ client, name }) {
-    return done(await client.deleteGroup(name), `device group ${name} deleted\n`);
+    const mode = modeOf(argv);
+    if (mode === 'partial' && Object.keys(fields).length === 0) nothingToChange('group update');
+    return doc(await client.updateGroup(name, fields, mode));
   },
   async 'group prune'({ client, name }) {
     const answer = await client.pruneGroup(name);
     return done(answer, `device group ${name}: devices prune unused images (prune_id ${String((answer.body as { prune_id?: number }).prune_id)})\n`);
   },
+  async 'cron create'({ client, name, argv }) {
+    const fields = cronJobFieldsOf(argv);
+    if (fields.docker_image === undefined || fields.schedule === undefined) throw new UsageError('--image and --schedule are required to create a cron job');
+    return doc(await client.createCronJob(name, fields));
+  },
+  async 'cron update'({ client, name, argv }) {
+    const fields = cronJobFieldsOf(argv);
+    const mode = modeOf(argv);
+    if (mode === 'replace' && (fields.docker_image === undefined || fields.schedule === undefined)) throw new UsageError('--replace sets the whole cron job: --image and --schedule are required');
+    if (Object.keys(fields).length === 0) nothingToChange('cron update');
+    return doc(await client.updateCronJob(name, fields, mode));
+  },
+
+  // A token is in clear only in the answers to create and refresh: printed once, never stored.
+  async 'user create'({ client, name, argv }) {
+    const answer = await client.createUser(name, await userSecretsOf(argv, process.env, readStdin));
+    return done(answer, `user ${name} created; its token (shown this once):\n${answer.body.token}\n`);
+  },
+  async 'user update'({ client, name, argv }) {
+    const secrets = await userSecretsOf(argv, process.env, readStdin);
+    if (Object.keys(secrets).length === 0) nothingToChange('user update');
+    return done(await client.updateUser(name, secrets), `user ${name}: ${Object.keys(secrets).join(' and ')} changed\n`);
+  },
+  async 'user refresh'({ client, name }) {
+    const answer = await client.refreshUserToken(name);
+    return done(answer, `user ${name}: new token (shown this once; the old one no longer works):\n${answer.body.token}\n`);
+  },
+
+  async 'user-group create'({ client, name, argv }) {
+    return doc(await client.createUserGroup(name, userGroupFieldsOf(argv)));
+  },
+  async 'user-group update'({ client, name, argv }) {
+    const fields = userGroupFieldsOf(argv);
+    if (Object.keys(fields).length === 0) nothingToChange('user-group update');
+    return doc(await client.updateUserGroup(name, fields));
+  },
+
+  async reports({ client, argv }) {
+    const answer = await client.reports(reportQueryOf(argv));
+    const rows = (answer.body.data ?? []).map((r) => [
+      new Date(Number(r.report_creation_time) * 1000).toISOString(),
+      cell(r.hostname),
+      cell(r.device_group),
+      cell(r.updated),
+      cell(r.report_id),
+    ]);
+    return page(answer, 'reports', rows, ['CREATED', 'HOSTNAME', 'DEVICE GROUP', 'UPDATED', 'REPORT_ID'], answer.body.last_id?.$oid);
+  },
+  async devices({ client, argv }) {
+    const answer = await client.devices(deviceQueryOf(argv));
+    const rows = (answer.body.data ?? []).map((d) => [d.hostname, d.device_group, `${d.seconds_since_seen}s ago`, d.behind ? 'yes' : 'no', d.behind_reasons.join('; ') || '-']);
+    return page(answer, 'devices', rows, ['HOSTNAME', 'DEVICE GROUP', 'SEEN', 'BEHIND', 'WHY'], answer.body.last_id ?? undefined);
+  },
+  async 'devices get'({ client, argv }) {
+    return doc(await client.getDevice(String(argv.hostname)));
+  },
+
   async prune({ client }) {
     const answer = await client.pruneAll();
     const ids = Object.entries(answer.body.prune_ids);

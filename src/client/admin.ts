@@ -1,4 +1,4 @@
-// The admin API's calls (apps, device groups, prune, status) for the admin CLI and scripts.
+// The admin API's calls (apps, device groups, cron jobs, users, user groups, prune, reports, devices, status) for the admin CLI and scripts.
 // It shares the worker's HTTP code (ManagerClient: node:http, keep-alive, the CA of an https://
 // manager) and adds one rule for every answer:
 //   2xx             the answer (parsed JSON and its exact text)
@@ -7,6 +7,9 @@
 
 import type { AppFields, AppDoc } from '../model/app.ts';
 import type { DeviceGroupDoc, DeviceGroupFields } from '../model/deviceGroup.ts';
+import type { CronJobDoc, CronJobFields } from '../model/cronJobDoc.ts';
+import type { DeviceView } from '../model/device.ts';
+import type { UserGroupDoc, UserGroupFields, UserSecrets } from '../model/user.ts';
 import { ManagerClient, ManagerUnavailableError, type HttpAnswer } from './manager.ts';
 
 /** The manager refused the request (a 4xx): retrying it unchanged cannot help. */
@@ -35,6 +38,8 @@ const TRANSIENT = new Set([408, 429]);
 
 type AppSet = Partial<AppFields>;
 type Stored<T> = T & { _id?: { $oid: string } };
+/** A user as the API shows it; create's answer holds the token in clear. */
+type PublicUser = { user_name: string; password: string; token: string };
 
 export class AdminClient extends ManagerClient {
   /** One admin API call; see the top of this file for what each answer becomes. */
@@ -114,6 +119,92 @@ export class AdminClient extends ManagerClient {
   pruneAll() {
     return this.call<{ prune_ids: Record<string, number> }>('POST', '/prune');
   }
+
+  listCronJobs() {
+    return this.call<{ cron_jobs: string[] }>('GET', '/cron_jobs');
+  }
+  getCronJob(name: string) {
+    return this.call<CronJobDoc>('GET', `/cron_jobs/${seg(name)}`);
+  }
+  /** docker_image and schedule are required; the manager checks the schedule (INVALID_SCHEDULE). */
+  createCronJob(name: string, fields: Partial<CronJobFields>) {
+    return this.call<CronJobDoc>('POST', `/cron_jobs/${seg(name)}`, fields);
+  }
+  /** Partial (PUT) or full replace (POST: what is left out is reset to its default). */
+  updateCronJob(name: string, fields: Partial<CronJobFields>, mode: 'partial' | 'replace' = 'partial') {
+    return this.call<Stored<CronJobDoc>>(mode === 'partial' ? 'PUT' : 'POST', `/cron_jobs/${seg(name)}/update`, fields);
+  }
+  deleteCronJob(name: string) {
+    return this.call<Record<string, never>>('DELETE', `/cron_jobs/${seg(name)}`);
+  }
+
+  listUsers() {
+    return this.call<{ users: string[] }>('GET', '/users');
+  }
+  /** The secrets show as "<hidden>". */
+  getUser(name: string) {
+    return this.call<PublicUser>('GET', `/users/${seg(name)}`);
+  }
+  /** A secret left out is generated; the answer holds the token in clear, this once. */
+  createUser(name: string, secrets: UserSecrets) {
+    return this.call<PublicUser>('POST', `/users/${seg(name)}`, secrets);
+  }
+  updateUser(name: string, secrets: UserSecrets) {
+    return this.call<Stored<PublicUser>>('PUT', `/users/${seg(name)}/update`, secrets);
+  }
+  /** A new generated token (the old one stops working), in clear this once. */
+  refreshUserToken(name: string) {
+    return this.call<{ token: string }>('POST', `/users/${seg(name)}/refresh`);
+  }
+  deleteUser(name: string) {
+    return this.call<Record<string, never>>('DELETE', `/users/${seg(name)}`);
+  }
+
+  listUserGroups() {
+    return this.call<{ user_groups: string[] }>('GET', '/user_groups');
+  }
+  getUserGroup(name: string) {
+    return this.call<UserGroupDoc>('GET', `/user_groups/${seg(name)}`);
+  }
+  /** Fields left out: no members, no permissions. */
+  createUserGroup(name: string, fields: Partial<UserGroupFields>) {
+    return this.call<UserGroupDoc>('POST', `/user_groups/${seg(name)}`, fields);
+  }
+  /** Only the fields given change (a permissions map given replaces that map whole). */
+  updateUserGroup(name: string, fields: Partial<UserGroupFields>) {
+    return this.call<Stored<UserGroupDoc>>('PUT', `/user_groups/${seg(name)}/update`, fields);
+  }
+  deleteUserGroup(name: string) {
+    return this.call<Record<string, never>>('DELETE', `/user_groups/${seg(name)}`);
+  }
+
+  /** Stored reports, oldest first, a page at a time: {data: null, last_id: null} past the end. */
+  reports(query: Query = {}) {
+    return this.call<Page<Record<string, unknown>, { $oid: string }>>('GET', `/reports${queryString(query)}`);
+  }
+  /** Devices by hostname, each against its group's current config; last_id is a hostname. */
+  devices(query: Query = {}) {
+    return this.call<Page<DeviceView, string>>('GET', `/devices${queryString(query)}`);
+  }
+  getDevice(hostname: string) {
+    return this.call<DeviceView>('GET', `/devices/${seg(hostname)}`);
+  }
+}
+
+/** Query parameters; those undefined are left out. */
+export type Query = Record<string, string | number | boolean | undefined>;
+
+/** One page of reports or devices. */
+export interface Page<T, Last> {
+  data: T[] | null;
+  last_id: Last | null;
+}
+
+function queryString(query: Query): string {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) if (value !== undefined) params.set(key, String(value));
+  const text = params.toString();
+  return text === '' ? '' : `?${text}`;
 }
 
 function seg(name: string): string {

@@ -36,14 +36,17 @@ export function nebulaBinary(): string | undefined {
   return process.env.NEBULA_BINARY ? resolve(ROOT, process.env.NEBULA_BINARY) : undefined;
 }
 
-/** `nebula <role> <args>` as systemd would run it: a clean environment plus `env`, output captured. */
-export function spawnNebula(role: string, args: string[], env: Record<string, string> = {}): Omit<ManagerProcess, 'url'> {
+/**
+ * `nebula <role> <args>` as systemd would run it: a clean environment plus `env`, output
+ * captured. `stdin: true`: the child's stdin is a pipe the caller writes to (else it reads nothing).
+ */
+export function spawnNebula(role: string, args: string[], env: Record<string, string> = {}, options: { stdin?: boolean } = {}): Omit<ManagerProcess, 'url'> {
   const binary = nebulaBinary();
   const [command, prefix] = binary === undefined ? [process.execPath, ['src/main.ts']] : [binary, []];
   const child = spawn(command, [...prefix, role, ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...testStoreEnv(role, args, env), ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
   });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));

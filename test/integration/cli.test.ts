@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { ADMIN_PASSWORD, ADMIN_TOKEN, ADMIN_USER, call, startManager, type TestManager } from '../helpers/manager.ts';
-import { freePort, spawnNebula } from '../helpers/process.ts';
+import { json, ok, refused, runCli } from '../helpers/cli.ts';
+import { freePort } from '../helpers/process.ts';
 import { makeTestCa, type TestCa } from '../helpers/tls.ts';
 
 let m: TestManager;
@@ -30,37 +31,8 @@ after(async () => {
   rmSync(home, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number | string;
-  stdout: string;
-  stderr: string;
-}
-
 /** `nebula <args>`, with HOME and XDG_CONFIG_HOME in a temp dir (no settings file unless a test writes one). */
-async function nebula(args: string[], env: Record<string, string> = ENV, configHome = join(home, 'none')): Promise<Run> {
-  const [command, ...rest] = args;
-  const proc = spawnNebula(command!, rest, { HOME: home, XDG_CONFIG_HOME: configHome, ...env });
-  let stdout = '';
-  let stderr = '';
-  proc.child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-  proc.child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const code = await proc.exited;
-  return { code, stdout, stderr };
-}
-
-function ok(run: Run): Run {
-  assert.equal(run.code, 0, `exit ${run.code}\nstdout: ${run.stdout}\nstderr: ${run.stderr}`);
-  assert.equal(run.stderr, '');
-  return run;
-}
-
-function refused(run: Run, code: string, exit = 1): void {
-  assert.equal(run.code, exit, `stdout: ${run.stdout}\nstderr: ${run.stderr}`);
-  assert.match(run.stderr, new RegExp(`error ${code}: `));
-  assert.equal(run.stdout, '');
-}
-
-const json = (run: Run) => JSON.parse(ok(run).stdout) as any;
+const nebula = (args: string[], env: Record<string, string> = ENV, configHome = join(home, 'none')) => runCli(args, { HOME: home, XDG_CONFIG_HOME: configHome, ...env });
 
 test('status, help, and usage errors', async () => {
   const [table, asJson, help, appHelp, none, noManager] = await Promise.all([

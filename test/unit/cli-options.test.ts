@@ -6,7 +6,24 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { appFieldsOf, groupFieldsOf, parseContainersPer, parseEnv, parseNames, parsePort, single, UsageError } from '../../src/cli/options.ts';
+import {
+  appFieldsOf,
+  cronJobFieldsOf,
+  deviceQueryOf,
+  groupFieldsOf,
+  parseContainersPer,
+  parseEnv,
+  parseMembers,
+  parseNames,
+  parsePermissions,
+  parsePort,
+  reportQueryOf,
+  secretOfStdin,
+  single,
+  UsageError,
+  userGroupFieldsOf,
+  userSecretsOf,
+} from '../../src/cli/options.ts';
 import { configPathOf, loadConnection, saveConnection } from '../../src/cli/connection.ts';
 import { cell, objectTable, table } from '../../src/cli/output.ts';
 import { failure, EXIT } from '../../src/cli/run.ts';
@@ -91,6 +108,86 @@ test('app fields: only the options given; booleans from flags; single-valued opt
 test('group fields', () => {
   assert.deepEqual(groupFieldsOf({ apps: 'web,cache', 'cron-jobs': '' }), { apps: ['web', 'cache'], cron_jobs: [] });
   assert.deepEqual(groupFieldsOf({}), {});
+});
+
+test('cron job fields: the container fields apps have, and the schedule (checked by the manager)', () => {
+  assert.deepEqual(cronJobFieldsOf({}), {});
+  assert.deepEqual(cronJobFieldsOf({ image: 'busybox', schedule: '*/5 * * * *', env: ['A=b=c'], network: 'nebula', volume: '/a:/b:ro', device: [], running: false, privileged: true }), {
+    docker_image: 'busybox',
+    schedule: '*/5 * * * *',
+    env_vars: { A: 'b=c' },
+    networks: ['nebula'],
+    volumes: ['/a:/b:ro'],
+    devices: [],
+    running: false,
+    privileged: true,
+  });
+  // App-only options are not cron job fields.
+  assert.deepEqual(cronJobFieldsOf({ port: '80', 'rolling-restart': true }), {});
+  usage(() => cronJobFieldsOf({ schedule: ' ' }));
+  usage(() => cronJobFieldsOf({ schedule: ['@daily', '@hourly'] }));
+});
+
+test('user groups: NAME=ro|rw permissions, members, flags; "" clears a list', () => {
+  assert.deepEqual(parsePermissions(['web=rw', 'cache=ro,db=rw'], 'app'), { web: 'rw', cache: 'ro', db: 'rw' });
+  assert.deepEqual(parsePermissions('', 'app'), {});
+  for (const bad of ['web', 'web=', 'web=admin', '=rw', 'a b=ro', 'web=RW']) usage(() => parsePermissions(bad, 'app'));
+  usage(() => parsePermissions(['web=ro', 'web=rw'], 'app'));
+  assert.deepEqual(parseMembers(['alice', 'bob,alice', ' carol@x.org ']), ['alice', 'bob', 'carol@x.org']);
+  assert.deepEqual(parseMembers(''), []);
+  assert.deepEqual(userGroupFieldsOf({}), {});
+  assert.deepEqual(userGroupFieldsOf({ member: 'a', admin: false, 'pruning-allowed': true, app: 'web=rw', 'device-group': 'pos=ro', 'cron-job': '' }), {
+    group_members: ['a'],
+    admin: false,
+    pruning_allowed: true,
+    apps: { web: 'rw' },
+    device_groups: { pos: 'ro' },
+    cron_jobs: {},
+  });
+  usage(() => userGroupFieldsOf({ admin: 'yes' }));
+});
+
+test('user secrets: a flag, stdin (read only when asked) or the environment; one way each; never empty', async () => {
+  const stdin = (text: string) => async () => text;
+  const never = async (): Promise<string> => assert.fail('stdin read');
+  assert.deepEqual(await userSecretsOf({}, {}, never), {});
+  assert.deepEqual(await userSecretsOf({ 'user-password': 'p', 'user-token': 't' }, {}, never), { password: 'p', token: 't' });
+  assert.deepEqual(await userSecretsOf({}, { NEBULA_USER_PASSWORD: 'envp', NEBULA_USER_TOKEN: 'envt' }, never), { password: 'envp', token: 'envt' });
+  assert.deepEqual(await userSecretsOf({ 'user-password': 'flag' }, { NEBULA_USER_PASSWORD: 'env' }, never), { password: 'flag' });
+  assert.deepEqual(await userSecretsOf({ 'password-stdin': true }, { NEBULA_USER_PASSWORD: 'env' }, stdin('p w=:\n')), { password: 'p w=:' });
+  assert.deepEqual(await userSecretsOf({ 'token-stdin': true, 'user-password': 'p' }, {}, stdin('tok\r\n')), { password: 'p', token: 'tok' });
+  assert.deepEqual(await userSecretsOf({ 'password-stdin': false }, {}, never), {});
+  const refused = (promise: Promise<unknown>) => assert.rejects(promise, UsageError);
+  await refused(userSecretsOf({ 'password-stdin': true, 'token-stdin': true }, {}, stdin('x')));
+  await refused(userSecretsOf({ 'password-stdin': true, 'user-password': 'p' }, {}, stdin('x')));
+  await refused(userSecretsOf({ 'password-stdin': true }, {}, stdin('')));
+  await refused(userSecretsOf({ 'user-password': '' }, {}, never));
+  await refused(userSecretsOf({ 'user-token': ['a', 'b'] }, {}, never));
+  assert.equal(secretOfStdin('abc\n', 'x'), 'abc');
+  usage(() => secretOfStdin('a\nb\n', 'x'));
+  usage(() => secretOfStdin('\n', 'x'));
+});
+
+test('reports and devices queries: the API parameters, paging checked', () => {
+  assert.deepEqual(reportQueryOf({}), { hostname: undefined, device_group: undefined });
+  assert.deepEqual(reportQueryOf({ hostname: 'h', 'device-group': 'g', created: '1700000000', 'created-op': 'gte', updated: false, 'page-size': '50', 'last-id': 'abc' }), {
+    page_size: 50,
+    last_id: 'abc',
+    hostname: 'h',
+    device_group: 'g',
+    report_creation_time: 1700000000,
+    report_creation_time_filter: 'gte',
+    updated: 'False',
+  });
+  assert.equal(reportQueryOf({ created: '5' }).report_creation_time_filter, undefined);
+  usage(() => reportQueryOf({ 'created-op': 'gte' }));
+  usage(() => reportQueryOf({ created: '5', 'created-op': 'after' }));
+  for (const bad of ['yesterday', '1.5', '']) usage(() => reportQueryOf({ created: bad }));
+  for (const bad of ['0', '1001', 'ten', '-1']) usage(() => reportQueryOf({ 'page-size': bad }));
+  usage(() => reportQueryOf({ hostname: ['a', 'b'] }));
+  assert.deepEqual(deviceQueryOf({ 'device-group': 'g', behind: true, 'page-size': '1000' }), { page_size: 1000, device_group: 'g', behind: 'true' });
+  assert.deepEqual(deviceQueryOf({ behind: false }).behind, 'false');
+  usage(() => deviceQueryOf({ 'last-id': '' }));
 });
 
 test('connection: flags > env > file, the address and the credentials each taken whole', (t) => {
