@@ -99,67 +99,54 @@ const REPLACE: Record<string, Options> = {
   replace: { type: 'boolean', describe: 'replace the whole object (POST): what is not given is reset to its default' },
 };
 
-function appCommands<T>(y: Argv<T>): Argv<T> {
+/**
+ * create, list, get, update and delete, as every kind has them (run.ts: objectCommands for the
+ * reads). `replace`: update takes --replace (a full replace); `about`: what create adds to the help;
+ * `more`: the kind's other commands (for the message when none is named).
+ */
+function kindCommands<T>(y: Argv<T>, command: string, what: string, options: Record<string, Options>, replace: boolean, about: string, more: string[] = []): Argv<T> {
+  const runs = (sub: string) => (a: Record<string, unknown>) => run(`${command} ${sub}`, a);
+  const a = /^[aeio]/.test(what) ? 'an' : 'a';
   return y
-    .command('create <name>', 'create an app (devices of the groups listing it run it)', withOptions('app', APP_OPTIONS), (a) => run('app create', a))
-    .command('list', 'list the apps', common, (a) => run('app list', a))
-    .command('get <name>', "show an app's config", named('app'), (a) => run('app get', a))
-    .command('update <name>', 'change an app: only the options given (with --replace, all of it)', withOptions('app', APP_OPTIONS, REPLACE), (a) => run('app update', a))
+    .command('create <name>', `create ${a} ${what} (${about})`, withOptions(what, options), runs('create'))
+    .command('list', `list the ${what}s`, common, runs('list'))
+    .command('get <name>', `show ${a} ${what}`, named(what), runs('get'))
+    .command('update <name>', `change ${a} ${what}: only the options given${replace ? ' (with --replace, all of it: what is not given is reset)' : ''}`, withOptions(what, options, replace ? REPLACE : {}), runs('update'))
+    .command('delete <name>', `delete ${a} ${what}`, named(what), runs('delete'))
+    .demandCommand(1, `name ${a} ${command} command: ${['create', 'list', 'get', 'update', 'delete', ...more].join(', ')}`);
+}
+
+function appCommands<T>(y: Argv<T>): Argv<T> {
+  return kindCommands(y, 'app', 'app', APP_OPTIONS, true, 'devices of the groups listing it run it', ['start', 'stop', 'restart'])
     .command('start <name>', 'start a stopped app', named('app'), (a) => run('app start', a))
     .command('stop <name>', 'stop an app on every device', named('app'), (a) => run('app stop', a))
     .command('restart <name>', 'restart a running app on every device', named('app'), (a) => run('app restart', a))
-    .command('delete <name>', 'delete an app (and remove it from every group)', named('app'), (a) => run('app delete', a))
-    .demandCommand(1, 'name an app command: create, list, get, update, start, stop, restart or delete')
     .example('$0 app create web --image nginx:1.27 --port 81:80 --env MODE=pos --env URL=http://x:1/?a=b', '')
     .example('$0 app update web --image nginx:1.28', 'only the image changes')
     .example('$0 app list -o json', '');
 }
 
 function groupCommands<T>(y: Argv<T>): Argv<T> {
-  return y
-    .command('create <name>', 'create a device group', withOptions('device group', GROUP_OPTIONS), (a) => run('group create', a))
-    .command('list', 'list the device groups', common, (a) => run('group list', a))
-    .command('get <name>', "show a device group's apps and cron jobs", named('device group'), (a) => run('group get', a))
-    .command('update <name>', 'change the lists given (with --replace, a list not given becomes empty)', withOptions('device group', GROUP_OPTIONS, REPLACE), (a) => run('group update', a))
-    .command('delete <name>', 'delete a device group', named('device group'), (a) => run('group delete', a))
+  return kindCommands(y, 'group', 'device group', GROUP_OPTIONS, true, 'the apps and cron jobs its devices run', ['prune'])
     .command('prune <name>', "remove unused images on the group's devices", named('device group'), (a) => run('group prune', a))
-    .demandCommand(1, 'name a group command: create, list, get, update, delete or prune')
     .example('$0 group create pos-eu --apps web,cache', '');
 }
 
 function cronCommands<T>(y: Argv<T>): Argv<T> {
-  return y
-    .command('create <name>', 'create a cron job (devices of the groups listing it run it on its schedule)', withOptions('cron job', CRON_OPTIONS), (a) => run('cron create', a))
-    .command('list', 'list the cron jobs', common, (a) => run('cron list', a))
-    .command('get <name>', "show a cron job's config", named('cron job'), (a) => run('cron get', a))
-    .command('update <name>', 'change a cron job: only the options given (with --replace, all of it)', withOptions('cron job', CRON_OPTIONS, REPLACE), (a) => run('cron update', a))
-    .command('delete <name>', 'delete a cron job', named('cron job'), (a) => run('cron delete', a))
-    .demandCommand(1, 'name a cron command: create, list, get, update or delete')
+  return kindCommands(y, 'cron', 'cron job', CRON_OPTIONS, true, 'devices of the groups listing it run it on its schedule')
     .example("$0 cron create backup --image busybox --schedule '0 3 * * *' --env TARGET=s3://b/x --volume /srv:/data:ro", '')
     .example("$0 cron update backup --schedule '@hourly'", 'only the schedule changes');
 }
 
 function userCommands<T>(y: Argv<T>): Argv<T> {
-  return y
-    .command('create <name>', 'create a user; prints its token once (the password and token are generated unless given)', withOptions('user', SECRET_OPTIONS), (a) => run('user create', a))
-    .command('list', 'list the users', common, (a) => run('user list', a))
-    .command('get <name>', 'show a user (its secrets stay hidden)', named('user'), (a) => run('user get', a))
-    .command('update <name>', "change a user's password and/or token", withOptions('user', SECRET_OPTIONS), (a) => run('user update', a))
+  return kindCommands(y, 'user', 'user', SECRET_OPTIONS, false, 'its token is printed once; the password and token are generated unless given', ['refresh'])
     .command('refresh <name>', 'give a user a new generated token, printed once (the old one stops working)', named('user'), (a) => run('user refresh', a))
-    .command('delete <name>', 'delete a user', named('user'), (a) => run('user delete', a))
-    .demandCommand(1, 'name a user command: create, list, get, update, refresh or delete')
     .example('printf %s "$PW" | $0 user create alice --password-stdin', 'the password never shows in ps or the shell history')
     .example('$0 user refresh alice -o json | jq -r .token', '');
 }
 
 function userGroupCommands<T>(y: Argv<T>): Argv<T> {
-  return y
-    .command('create <name>', 'create a user group: its members and what they may do', withOptions('user group', USER_GROUP_OPTIONS), (a) => run('user-group create', a))
-    .command('list', 'list the user groups', common, (a) => run('user-group list', a))
-    .command('get <name>', "show a user group's members and permissions", named('user group'), (a) => run('user-group get', a))
-    .command('update <name>', 'change what is given (a permissions list given replaces that list)', withOptions('user group', USER_GROUP_OPTIONS), (a) => run('user-group update', a))
-    .command('delete <name>', 'delete a user group', named('user group'), (a) => run('user-group delete', a))
-    .demandCommand(1, 'name a user-group command: create, list, get, update or delete')
+  return kindCommands(y, 'user-group', 'user group', USER_GROUP_OPTIONS, false, 'its members and what they may do')
     .example('$0 user-group create ops --member alice --member bob --app web=rw --device-group pos-eu=ro --pruning-allowed', '');
 }
 

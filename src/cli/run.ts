@@ -7,7 +7,7 @@
 //   4  a bug in the CLI (the stack on stderr)
 
 import { text } from 'node:stream/consumers';
-import { ApiError, AdminClient, type ApiAnswer, type Page } from '../client/admin.ts';
+import { ApiError, AdminClient, type ApiAnswer, type Kind, type Page } from '../client/admin.ts';
 import { ManagerUnavailableError } from '../client/manager.ts';
 import { ConfigError } from '../errors.ts';
 import { CONNECTION_OPTIONS, configPathOf, loadConnection, saveConnection, type Connection } from './connection.ts';
@@ -42,21 +42,17 @@ function nothingToChange(command: string): never {
 type Handler = (c: Context) => Promise<Result>;
 
 /** What every kind of object has alike: `<command> list`, `get <name>` and `delete <name>`. */
-function objectCommands(command: string, label: string, calls: {
-  list: (c: AdminClient) => Promise<ApiAnswer<Record<string, string[]>>>;
-  get: (c: AdminClient, name: string) => Promise<ApiAnswer<unknown>>;
-  remove: (c: AdminClient, name: string) => Promise<ApiAnswer<unknown>>;
-}): Record<string, Handler> {
+function objectCommands(command: string, kind: Kind, label: string): Record<string, Handler> {
   return {
     async [`${command} list`]({ client }) {
-      const answer = await calls.list(client);
-      return done(answer, namesTable(label.toUpperCase(), Object.values(answer.body)[0] ?? []));
+      const answer = await client.list(kind);
+      return done(answer, namesTable(label.toUpperCase(), answer.body[kind]));
     },
     async [`${command} get`]({ client, name }) {
-      return doc(await calls.get(client, name));
+      return doc(await client.get(kind, name));
     },
     async [`${command} delete`]({ client, name }) {
-      return done(await calls.remove(client, name), `${label} ${name} deleted\n`);
+      return done(await client.delete(kind, name), `${label} ${name} deleted\n`);
     },
   };
 }
@@ -73,11 +69,11 @@ function page(answer: ApiAnswer<Page<unknown, unknown>>, what: string, rows: str
 }
 
 const COMMANDS: Record<string, Handler> = {
-  ...objectCommands('app', 'app', { list: (c) => c.listApps(), get: (c, n) => c.getApp(n), remove: (c, n) => c.deleteApp(n) }),
-  ...objectCommands('group', 'device group', { list: (c) => c.listGroups(), get: (c, n) => c.getGroup(n), remove: (c, n) => c.deleteGroup(n) }),
-  ...objectCommands('cron', 'cron job', { list: (c) => c.listCronJobs(), get: (c, n) => c.getCronJob(n), remove: (c, n) => c.deleteCronJob(n) }),
-  ...objectCommands('user', 'user', { list: (c) => c.listUsers(), get: (c, n) => c.getUser(n), remove: (c, n) => c.deleteUser(n) }),
-  ...objectCommands('user-group', 'user group', { list: (c) => c.listUserGroups(), get: (c, n) => c.getUserGroup(n), remove: (c, n) => c.deleteUserGroup(n) }),
+  ...objectCommands('app', 'apps', 'app'),
+  ...objectCommands('group', 'device_groups', 'device group'),
+  ...objectCommands('cron', 'cron_jobs', 'cron job'),
+  ...objectCommands('user', 'users', 'user'),
+  ...objectCommands('user-group', 'user_groups', 'user group'),
 
   async status({ client, connection }) {
     const answer = await client.status();
@@ -109,14 +105,14 @@ const COMMANDS: Record<string, Handler> = {
   async 'app create'({ client, name, argv }) {
     const fields = appFieldsOf(argv);
     if (fields.docker_image === undefined) throw new UsageError('--image is required to create an app');
-    return doc(await client.createApp(name, fields));
+    return doc(await client.create('apps', name, fields));
   },
   async 'app update'({ client, name, argv }) {
     const fields = appFieldsOf(argv);
     const mode = modeOf(argv);
     if (mode === 'replace' && fields.docker_image === undefined) throw new UsageError('--replace sets the whole app: --image is required');
     if (Object.keys(fields).length === 0) nothingToChange('app update');
-    return doc(await client.updateApp(name, fields, mode));
+    return doc(await client.update('apps', name, fields, mode));
   },
   async 'app start'({ client, name }) {
     const answer = await client.startApp(name);
@@ -132,13 +128,13 @@ const COMMANDS: Record<string, Handler> = {
   },
 
   async 'group create'({ client, name, argv }) {
-    return doc(await client.createGroup(name, groupFieldsOf(argv)));
+    return doc(await client.create('device_groups', name, groupFieldsOf(argv)));
   },
   async 'group update'({ client, name, argv }) {
     const fields = groupFieldsOf(argv);
     const mode = modeOf(argv);
     if (mode === 'partial' && Object.keys(fields).length === 0) nothingToChange('group update');
-    return doc(await client.updateGroup(name, fields, mode));
+    return doc(await client.update('device_groups', name, fields, mode));
   },
   async 'group prune'({ client, name }) {
     const answer = await client.pruneGroup(name);
@@ -147,25 +143,25 @@ const COMMANDS: Record<string, Handler> = {
   async 'cron create'({ client, name, argv }) {
     const fields = cronJobFieldsOf(argv);
     if (fields.docker_image === undefined || fields.schedule === undefined) throw new UsageError('--image and --schedule are required to create a cron job');
-    return doc(await client.createCronJob(name, fields));
+    return doc(await client.create('cron_jobs', name, fields));
   },
   async 'cron update'({ client, name, argv }) {
     const fields = cronJobFieldsOf(argv);
     const mode = modeOf(argv);
     if (mode === 'replace' && (fields.docker_image === undefined || fields.schedule === undefined)) throw new UsageError('--replace sets the whole cron job: --image and --schedule are required');
     if (Object.keys(fields).length === 0) nothingToChange('cron update');
-    return doc(await client.updateCronJob(name, fields, mode));
+    return doc(await client.update('cron_jobs', name, fields, mode));
   },
 
   // A token is in clear only in the answers to create and refresh: printed once, never stored.
   async 'user create'({ client, name, argv }) {
-    const answer = await client.createUser(name, await userSecretsOf(argv, process.env, readStdin));
+    const answer = await client.create('users', name, await userSecretsOf(argv, process.env, readStdin));
     return done(answer, `user ${name} created; its token (shown this once):\n${answer.body.token}\n`);
   },
   async 'user update'({ client, name, argv }) {
     const secrets = await userSecretsOf(argv, process.env, readStdin);
     if (Object.keys(secrets).length === 0) nothingToChange('user update');
-    return done(await client.updateUser(name, secrets), `user ${name}: ${Object.keys(secrets).join(' and ')} changed\n`);
+    return done(await client.update('users', name, secrets), `user ${name}: ${Object.keys(secrets).join(' and ')} changed\n`);
   },
   async 'user refresh'({ client, name }) {
     const answer = await client.refreshUserToken(name);
@@ -173,12 +169,12 @@ const COMMANDS: Record<string, Handler> = {
   },
 
   async 'user-group create'({ client, name, argv }) {
-    return doc(await client.createUserGroup(name, userGroupFieldsOf(argv)));
+    return doc(await client.create('user_groups', name, userGroupFieldsOf(argv)));
   },
   async 'user-group update'({ client, name, argv }) {
     const fields = userGroupFieldsOf(argv);
     if (Object.keys(fields).length === 0) nothingToChange('user-group update');
-    return doc(await client.updateUserGroup(name, fields));
+    return doc(await client.update('user_groups', name, fields));
   },
 
   async reports({ client, argv }) {

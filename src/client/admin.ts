@@ -36,10 +36,28 @@ export interface ApiAnswer<T> {
 
 const TRANSIENT = new Set([408, 429]);
 
-type AppSet = Partial<AppFields>;
 type Stored<T> = T & { _id?: { $oid: string } };
 /** A user as the API shows it; create's answer holds the token in clear. */
 type PublicUser = { user_name: string; password: string; token: string };
+
+/** What the admin API manages alike: /api/v2/<kind>[/<name>[/update]]. */
+export interface Docs {
+  apps: AppDoc;
+  device_groups: DeviceGroupDoc;
+  cron_jobs: CronJobDoc;
+  users: PublicUser;
+  user_groups: UserGroupDoc;
+}
+interface Fields {
+  apps: Partial<AppFields>;
+  device_groups: Partial<DeviceGroupFields>;
+  cron_jobs: Partial<CronJobFields>;
+  users: UserSecrets;
+  user_groups: Partial<UserGroupFields>;
+}
+export type Kind = keyof Docs;
+/** The kinds a POST .../update replaces whole. */
+type Replaceable = 'apps' | 'device_groups' | 'cron_jobs';
 
 export class AdminClient extends ManagerClient {
   /** One admin API call; see the top of this file for what each answer becomes. */
@@ -67,20 +85,32 @@ export class AdminClient extends ManagerClient {
     return this.call<{ api_available: boolean }>('GET', '/status');
   }
 
-  listApps() {
-    return this.call<{ apps: string[] }>('GET', '/apps');
+  /** The names of every object of a kind. */
+  list<K extends Kind>(kind: K) {
+    return this.call<Record<K, string[]>>('GET', `/${kind}`);
   }
-  getApp(name: string) {
-    return this.call<AppDoc>('GET', `/apps/${seg(name)}`);
+  /** One object (a user's secrets show as "<hidden>"). */
+  get<K extends Kind>(kind: K, name: string) {
+    return this.call<Docs[K]>('GET', `/${kind}/${seg(name)}`);
   }
-  /** Fields left out take the manager's defaults; docker_image is required. */
-  createApp(name: string, fields: AppSet) {
-    return this.call<AppDoc>('POST', `/apps/${seg(name)}`, fields);
+  /**
+   * Fields left out take the manager's defaults (apps need docker_image; cron jobs docker_image
+   * and schedule; a user's password and token are generated, and the token is in the answer, this once).
+   */
+  create<K extends Kind>(kind: K, name: string, fields: Fields[K]) {
+    return this.call<Docs[K]>('POST', `/${kind}/${seg(name)}`, fields);
   }
-  /** Partial (PUT: only the given fields change) or full replace (POST: the rest is reset to defaults). */
-  updateApp(name: string, fields: AppSet, mode: 'partial' | 'replace' = 'partial') {
-    return this.call<Stored<AppDoc>>(mode === 'partial' ? 'PUT' : 'POST', `/apps/${seg(name)}/update`, fields);
+  /**
+   * Partial (PUT: only the given fields change; a map or list given replaces it whole) or, for
+   * apps, device groups and cron jobs, a full replace (POST: the rest is reset to its defaults).
+   */
+  update<K extends Kind>(kind: K, name: string, fields: Fields[K], mode: K extends Replaceable ? 'partial' | 'replace' : 'partial' = 'partial') {
+    return this.call<Stored<Docs[K]>>(mode === 'partial' ? 'PUT' : 'POST', `/${kind}/${seg(name)}/update`, fields);
   }
+  delete(kind: Kind, name: string) {
+    return this.call<Record<string, never>>('DELETE', `/${kind}/${seg(name)}`);
+  }
+
   startApp(name: string) {
     return this.call<Stored<AppDoc>>('POST', `/apps/${seg(name)}/start`);
   }
@@ -91,26 +121,6 @@ export class AdminClient extends ManagerClient {
   restartApp(name: string) {
     return this.call<Stored<AppDoc>>('POST', `/apps/${seg(name)}/restart`);
   }
-  deleteApp(name: string) {
-    return this.call<Record<string, never>>('DELETE', `/apps/${seg(name)}`);
-  }
-
-  listGroups() {
-    return this.call<{ device_groups: string[] }>('GET', '/device_groups');
-  }
-  getGroup(name: string) {
-    return this.call<DeviceGroupDoc>('GET', `/device_groups/${seg(name)}`);
-  }
-  createGroup(name: string, fields: Partial<DeviceGroupFields>) {
-    return this.call<DeviceGroupDoc>('POST', `/device_groups/${seg(name)}`, fields);
-  }
-  /** Partial (PUT) or full replace (POST: a list left out becomes []). */
-  updateGroup(name: string, fields: Partial<DeviceGroupFields>, mode: 'partial' | 'replace' = 'partial') {
-    return this.call<Stored<DeviceGroupDoc>>(mode === 'partial' ? 'PUT' : 'POST', `/device_groups/${seg(name)}/update`, fields);
-  }
-  deleteGroup(name: string) {
-    return this.call<Record<string, never>>('DELETE', `/device_groups/${seg(name)}`);
-  }
   /** Devices of the group remove their unused images. */
   pruneGroup(name: string) {
     return this.call<Stored<DeviceGroupDoc>>('POST', `/device_groups/${seg(name)}/prune`);
@@ -119,63 +129,9 @@ export class AdminClient extends ManagerClient {
   pruneAll() {
     return this.call<{ prune_ids: Record<string, number> }>('POST', '/prune');
   }
-
-  listCronJobs() {
-    return this.call<{ cron_jobs: string[] }>('GET', '/cron_jobs');
-  }
-  getCronJob(name: string) {
-    return this.call<CronJobDoc>('GET', `/cron_jobs/${seg(name)}`);
-  }
-  /** docker_image and schedule are required; the manager checks the schedule (INVALID_SCHEDULE). */
-  createCronJob(name: string, fields: Partial<CronJobFields>) {
-    return this.call<CronJobDoc>('POST', `/cron_jobs/${seg(name)}`, fields);
-  }
-  /** Partial (PUT) or full replace (POST: what is left out is reset to its default). */
-  updateCronJob(name: string, fields: Partial<CronJobFields>, mode: 'partial' | 'replace' = 'partial') {
-    return this.call<Stored<CronJobDoc>>(mode === 'partial' ? 'PUT' : 'POST', `/cron_jobs/${seg(name)}/update`, fields);
-  }
-  deleteCronJob(name: string) {
-    return this.call<Record<string, never>>('DELETE', `/cron_jobs/${seg(name)}`);
-  }
-
-  listUsers() {
-    return this.call<{ users: string[] }>('GET', '/users');
-  }
-  /** The secrets show as "<hidden>". */
-  getUser(name: string) {
-    return this.call<PublicUser>('GET', `/users/${seg(name)}`);
-  }
-  /** A secret left out is generated; the answer holds the token in clear, this once. */
-  createUser(name: string, secrets: UserSecrets) {
-    return this.call<PublicUser>('POST', `/users/${seg(name)}`, secrets);
-  }
-  updateUser(name: string, secrets: UserSecrets) {
-    return this.call<Stored<PublicUser>>('PUT', `/users/${seg(name)}/update`, secrets);
-  }
   /** A new generated token (the old one stops working), in clear this once. */
   refreshUserToken(name: string) {
     return this.call<{ token: string }>('POST', `/users/${seg(name)}/refresh`);
-  }
-  deleteUser(name: string) {
-    return this.call<Record<string, never>>('DELETE', `/users/${seg(name)}`);
-  }
-
-  listUserGroups() {
-    return this.call<{ user_groups: string[] }>('GET', '/user_groups');
-  }
-  getUserGroup(name: string) {
-    return this.call<UserGroupDoc>('GET', `/user_groups/${seg(name)}`);
-  }
-  /** Fields left out: no members, no permissions. */
-  createUserGroup(name: string, fields: Partial<UserGroupFields>) {
-    return this.call<UserGroupDoc>('POST', `/user_groups/${seg(name)}`, fields);
-  }
-  /** Only the fields given change (a permissions map given replaces that map whole). */
-  updateUserGroup(name: string, fields: Partial<UserGroupFields>) {
-    return this.call<Stored<UserGroupDoc>>('PUT', `/user_groups/${seg(name)}/update`, fields);
-  }
-  deleteUserGroup(name: string) {
-    return this.call<Record<string, never>>('DELETE', `/user_groups/${seg(name)}`);
   }
 
   /** Stored reports, oldest first, a page at a time: {data: null, last_id: null} past the end. */

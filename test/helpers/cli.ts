@@ -1,8 +1,37 @@
 // Runs the admin CLI as people and scripts do: `nebula <args>` as a child process (src/main.ts,
 // or the binary in NEBULA_BINARY), its exit code and output captured; and the checks on them.
 
+import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ADMIN_PASSWORD, ADMIN_USER, startManager, type TestManager } from './manager.ts';
 import { spawnNebula } from './process.ts';
+
+/** A CLI test file's manager (its URL), temp HOME, and the admin's basic auth in the worker's env names. */
+export interface CliSuite {
+  url: string;
+  home: string;
+  env: Record<string, string>;
+}
+
+/** Starts a manager before the file's tests and stops it after them; the fields are set once it runs. */
+export function cliSuite(): CliSuite {
+  const suite: CliSuite = { url: '', home: '', env: {} };
+  let m: TestManager | undefined;
+  before(async () => {
+    m = await startManager();
+    suite.url = m.url;
+    suite.home = mkdtempSync(join(tmpdir(), 'nebula-cli-home-'));
+    suite.env = { NEBULA_MANAGER_URI: m.url, NEBULA_MANAGER_AUTH_USER: ADMIN_USER, NEBULA_MANAGER_AUTH_PASSWORD: ADMIN_PASSWORD };
+  });
+  after(async () => {
+    await m?.close();
+    if (suite.home !== '') rmSync(suite.home, { recursive: true, force: true });
+  });
+  return suite;
+}
 
 export interface Run {
   code: number | string;

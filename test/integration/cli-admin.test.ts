@@ -2,31 +2,17 @@
 // against a real manager in this process: tables for people, --output json equal to the API's
 // answer, secrets read from stdin and never echoed, tokens printed once, exit codes.
 
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ADMIN_PASSWORD, ADMIN_USER, call, startManager, type TestManager } from '../helpers/manager.ts';
-import { json, ok, refused, runCli, type Run } from '../helpers/cli.ts';
+import { call } from '../helpers/manager.ts';
+import { cliSuite, json, ok, refused, runCli, type Run } from '../helpers/cli.ts';
 import { testReport } from '../helpers/kafka.ts';
 
-let m: TestManager;
-let home: string;
-let ENV: Record<string, string>;
-
-before(async () => {
-  m = await startManager();
-  home = mkdtempSync(join(tmpdir(), 'nebula-cli-admin-'));
-  ENV = { NEBULA_MANAGER_URI: m.url, NEBULA_MANAGER_AUTH_USER: ADMIN_USER, NEBULA_MANAGER_AUTH_PASSWORD: ADMIN_PASSWORD };
-});
-after(async () => {
-  await m?.close();
-  rmSync(home, { recursive: true, force: true });
-});
+const cli = cliSuite();
 
 /** `nebula <args>` as the admin (or with `env` instead), no settings file; `stdin` piped in. */
-const nebula = (args: string[], env: Record<string, string> = ENV, stdin?: string) => runCli(args, { HOME: home, XDG_CONFIG_HOME: join(home, 'none'), ...env }, stdin);
+const nebula = (args: string[], env: Record<string, string> = cli.env, stdin?: string) => runCli(args, { HOME: cli.home, XDG_CONFIG_HOME: join(cli.home, 'none'), ...env }, stdin);
 
 /** Exit code 2 (a wrong command line), the message, and no request's answer on stdout. */
 function usage(run: Run, pattern: RegExp): void {
@@ -35,7 +21,7 @@ function usage(run: Run, pattern: RegExp): void {
   assert.equal(run.stdout, '');
 }
 
-const api = async (path: string) => (await call(m.url, 'GET', `/api/v2${path}`)).body;
+const api = async (path: string) => (await call(cli.url, 'GET', `/api/v2${path}`)).body;
 
 test('a cron job from create to delete; the schedule checked by the manager', async () => {
   const created = json(
@@ -73,7 +59,7 @@ test('a cron job from create to delete; the schedule checked by the manager', as
 test('users: the password from stdin or the environment, never echoed; the token printed once on create and refresh, and it authenticates', async () => {
   const password = 'pw with spaces=and:colons';
   const [created, bobCreated] = await Promise.all([
-    nebula(['user', 'create', 'alice', '--password-stdin'], ENV, `${password}\n`),
+    nebula(['user', 'create', 'alice', '--password-stdin'], cli.env, `${password}\n`),
     nebula(['user', 'create', 'bob', '--user-token', 'bob-token-123', '-o', 'json']),
   ]);
   const token = /shown this once\):\n(\S+)\n$/.exec(ok(created).stdout)?.[1];
@@ -107,7 +93,7 @@ test('users: the password from stdin or the environment, never echoed; the token
   const refreshedJson = json(bobRefreshed);
   assert.deepEqual(Object.keys(refreshedJson), ['token']);
   // update: the password from the environment, the token from stdin.
-  const updated = await nebula(['user', 'update', 'alice', '--token-stdin'], { ...ENV, NEBULA_USER_PASSWORD: 'second-pw' }, 'alice-token-2\n');
+  const updated = await nebula(['user', 'update', 'alice', '--token-stdin'], { ...cli.env, NEBULA_USER_PASSWORD: 'second-pw' }, 'alice-token-2\n');
   assert.equal(ok(updated).stdout, 'user alice: password and token changed\n');
   const [oldToken, refreshedToken, newPassword, newToken, bobOld, bobNew] = await Promise.all([
     nebula(['status', '--token', token]),
@@ -126,9 +112,9 @@ test('users: the password from stdin or the environment, never echoed; the token
 
   // Secrets given two ways, both from stdin, or none: refused before any request.
   const [twoWays, bothStdin, emptyStdin, nothing, missing] = await Promise.all([
-    nebula(['user', 'update', 'alice', '--user-password', 'x', '--password-stdin'], ENV, 'y\n'),
-    nebula(['user', 'create', 'carol', '--password-stdin', '--token-stdin'], ENV, 'y\n'),
-    nebula(['user', 'create', 'carol', '--password-stdin'], ENV, ''),
+    nebula(['user', 'update', 'alice', '--user-password', 'x', '--password-stdin'], cli.env, 'y\n'),
+    nebula(['user', 'create', 'carol', '--password-stdin', '--token-stdin'], cli.env, 'y\n'),
+    nebula(['user', 'create', 'carol', '--password-stdin'], cli.env, ''),
     nebula(['user', 'update', 'alice']),
     nebula(['user', 'refresh', 'nobody']),
   ]);
@@ -137,7 +123,7 @@ test('users: the password from stdin or the environment, never echoed; the token
   usage(emptyStdin, /one non-empty line/);
   usage(nothing, /nothing to change/);
   refused(missing, 'USER_NOT_FOUND');
-  assert.equal((await call(m.url, 'GET', '/api/v2/users/carol')).status, 403, 'carol was not created');
+  assert.equal((await call(cli.url, 'GET', '/api/v2/users/carol')).status, 403, 'carol was not created');
 
   const [deleted, deletedBob] = await Promise.all([nebula(['user', 'delete', 'alice']), nebula(['user', 'delete', 'bob', '-o', 'json'])]);
   assert.match(ok(deleted).stdout, /user alice deleted/);
@@ -163,7 +149,7 @@ test('user groups: members and permissions as typed options; a member acts withi
     cron_jobs: { backup: 'ro', cleanup: 'rw' },
   });
   ok(await nebula(['user', 'create', 'viewer', '--user-password', 'viewer-pw']));
-  const asViewer = { ...ENV, NEBULA_MANAGER_AUTH_USER: 'viewer', NEBULA_MANAGER_AUTH_PASSWORD: 'viewer-pw' };
+  const asViewer = { ...cli.env, NEBULA_MANAGER_AUTH_USER: 'viewer', NEBULA_MANAGER_AUTH_PASSWORD: 'viewer-pw' };
   const [list, listJson, get, badLevel, nothing, missing, denied, allowed] = await Promise.all([
     nebula(['user-group', 'list']),
     nebula(['user-group', 'list', '-o', 'json']),
@@ -196,14 +182,14 @@ test('user groups: members and permissions as typed options; a member acts withi
 });
 
 test('reports and devices after devices report: filters, pages, json as the API answers', async () => {
-  assert.equal((await call(m.url, 'POST', '/api/v2/device_groups/pos-cli', { body: {} })).status, 200);
+  assert.equal((await call(cli.url, 'POST', '/api/v2/device_groups/pos-cli', { body: {} })).status, 200);
   const upToDate = { device_group: 'pos-cli', applied: { device_group_id: 1, prune_id: 1, apps: {}, cron_jobs: {} } };
   const reports = [
     testReport('cli-dev-1', { ...upToDate, report_creation_time: 1_800_000_000 }),
     testReport('cli-dev-1', { ...upToDate, report_creation_time: 1_800_000_100, updated: true }),
     testReport('cli-dev-2', { ...upToDate, applied: { device_group_id: 0, prune_id: 1, apps: {}, cron_jobs: {} }, report_creation_time: 1_800_000_050 }),
   ];
-  const posted = await call(m.url, 'POST', '/api/v2/reports', { body: reports });
+  const posted = await call(cli.url, 'POST', '/api/v2/reports', { body: reports });
   assert.equal(posted.status, 200, posted.text);
 
   const [table, asJson, page1, since, updated, badOp, badLastId, none] = await Promise.all([
@@ -220,7 +206,7 @@ test('reports and devices after devices report: filters, pages, json as the API 
   assert.match(table.stdout, new RegExp(`^2027-01-15T08:00:00.000Z\\s+cli-dev-1\\s+pos-cli\\s+false\\s+${reports[0]!.report_id}$`, 'm'));
   assert.equal(table.stdout.trimEnd().split('\n').length, 5, table.stdout);
   assert.match(table.stdout, /^next page \(if any\): --last-id [0-9a-f]+$/m);
-  assert.equal(asJson.stdout, `${(await call(m.url, 'GET', '/api/v2/reports?hostname=cli-dev-1')).text}\n`);
+  assert.equal(asJson.stdout, `${(await call(cli.url, 'GET', '/api/v2/reports?hostname=cli-dev-1')).text}\n`);
   assert.deepEqual(json(asJson).data.map((r: { report_id: string }) => r.report_id), [reports[0]!.report_id, reports[1]!.report_id]);
   const first = json(page1);
   assert.equal(first.data.length, 1);
@@ -246,14 +232,14 @@ test('reports and devices after devices report: filters, pages, json as the API 
   assert.match(ok(devices).stdout, /^HOSTNAME\s+DEVICE GROUP\s+SEEN\s+BEHIND\s+WHY\n/);
   assert.match(devices.stdout, /^cli-dev-1\s+pos-cli\s+\d+s ago\s+no\s+-$/m);
   assert.match(devices.stdout, /^cli-dev-2\s+pos-cli\s+\d+s ago\s+yes\s+device_group_id 0 applied, 1 current$/m);
-  assert.equal(seenless(json(devicesJson)), seenless((await call(m.url, 'GET', '/api/v2/devices?device_group=pos-cli')).body));
+  assert.equal(seenless(json(devicesJson)), seenless((await call(cli.url, 'GET', '/api/v2/devices?device_group=pos-cli')).body));
   assert.deepEqual(json(devicesJson).data.map((d: { hostname: string }) => d.hostname), ['cli-dev-1', 'cli-dev-2']);
   assert.deepEqual(json(behind).data.map((d: { hostname: string }) => d.hostname), ['cli-dev-2']);
   assert.doesNotMatch(ok(upToDateOnly).stdout, /^cli-dev-2/m);
   assert.match(upToDateOnly.stdout, /^cli-dev-1\s/m);
   assert.match(ok(device).stdout, /^behind\s+true$/m);
   assert.match(device.stdout, /^applied\s+device_group_id=0, prune_id=1, apps=\{\}, cron_jobs=\{\}$/m);
-  assert.equal(seenless(json(deviceJson)), seenless((await call(m.url, 'GET', '/api/v2/devices/cli-dev-1')).body));
+  assert.equal(seenless(json(deviceJson)), seenless((await call(cli.url, 'GET', '/api/v2/devices/cli-dev-1')).body));
   refused(unknown, 'DEVICE_NOT_FOUND');
   usage(badSize, /--page-size 5000/);
 });

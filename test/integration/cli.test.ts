@@ -3,36 +3,22 @@
 // prints (tables, and --output json equal to the API's own answer), its exit codes and stderr,
 // and where it finds its settings (flags > the worker's env names > the file `login` writes).
 
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { ADMIN_PASSWORD, ADMIN_TOKEN, ADMIN_USER, call, startManager, type TestManager } from '../helpers/manager.ts';
-import { json, ok, refused, runCli } from '../helpers/cli.ts';
+import { ADMIN_PASSWORD, ADMIN_TOKEN, ADMIN_USER, call, startManager } from '../helpers/manager.ts';
+import { cliSuite, json, ok, refused, runCli } from '../helpers/cli.ts';
 import { freePort } from '../helpers/process.ts';
 import { makeTestCa, type TestCa } from '../helpers/tls.ts';
 
-let m: TestManager;
-let home: string;
-/** Basic auth through the worker's environment names. */
-let ENV: Record<string, string>;
-
-before(async () => {
-  m = await startManager();
-  home = mkdtempSync(join(tmpdir(), 'nebula-cli-home-'));
-  ENV = { NEBULA_MANAGER_URI: m.url, NEBULA_MANAGER_AUTH_USER: ADMIN_USER, NEBULA_MANAGER_AUTH_PASSWORD: ADMIN_PASSWORD };
-});
-after(async () => {
-  await m?.close();
-  rmSync(home, { recursive: true, force: true });
-});
+const cli = cliSuite();
 
 /** `nebula <args>`, with HOME and XDG_CONFIG_HOME in a temp dir (no settings file unless a test writes one). */
-const nebula = (args: string[], env: Record<string, string> = ENV, configHome = join(home, 'none')) => runCli(args, { HOME: home, XDG_CONFIG_HOME: configHome, ...env });
+const nebula = (args: string[], env: Record<string, string> = cli.env, configHome = join(cli.home, 'none')) => runCli(args, { HOME: cli.home, XDG_CONFIG_HOME: configHome, ...env });
 
 test('status, help, and usage errors', async () => {
   const [table, asJson, help, appHelp, none, noManager] = await Promise.all([
@@ -45,7 +31,7 @@ test('status, help, and usage errors', async () => {
   ]);
   assert.match(ok(table).stdout, /api_available\s+true/);
   assert.match(table.stdout, new RegExp(`user ${ADMIN_USER}`));
-  assert.equal(asJson.stdout, (await call(m.url, 'GET', '/api/v2/status')).text + '\n');
+  assert.equal(asJson.stdout, (await call(cli.url, 'GET', '/api/v2/status')).text + '\n');
   for (const word of ['manager', 'worker', 'reporter', 'status', 'login', 'app', 'group', 'prune']) assert.match(ok(help).stdout, new RegExp(`nebula ${word}\\b`));
   for (const word of ['create', 'list', 'get', 'update', 'start', 'stop', 'restart', 'delete']) assert.match(ok(appHelp).stdout, new RegExp(`nebula app ${word}\\b`));
   assert.equal(none.code, 2);
@@ -64,7 +50,7 @@ test('an app from create to delete: ports, env values with "=" and ":", booleans
       '--network', 'nebula', '--privileged', '--no-rolling-restart', '-o', 'json',
     ]),
   );
-  const stored = (await call(m.url, 'GET', '/api/v2/apps/web')).body;
+  const stored = (await call(cli.url, 'GET', '/api/v2/apps/web')).body;
   assert.deepEqual(created, stored);
   assert.deepEqual(stored.starting_ports, [{ '81': '80' }, 8080]);
   assert.deepEqual(stored.env_vars, { URL: 'postgres://u:p@db:5432/x?sslmode=require', EMPTY: '', EQ: '=a=b' });
@@ -82,7 +68,7 @@ test('an app from create to delete: ports, env values with "=" and ":", booleans
   ]);
   assert.match(ok(list).stdout, /^APP\n/);
   assert.equal(list.stdout, 'APP\n007\nweb\n');
-  assert.deepEqual(json(listJson), (await call(m.url, 'GET', '/api/v2/apps')).body);
+  assert.deepEqual(json(listJson), (await call(cli.url, 'GET', '/api/v2/apps')).body);
   assert.match(ok(get).stdout, /^starting_ports\s+81:80, 8080$/m);
   assert.match(get.stdout, /^env_vars\s+URL=postgres:\/\/u:p@db:5432\/x\?sslmode=require, EMPTY=, EQ==a=b$/m);
   assert.match(get.stdout, /^privileged\s+true$/m);
@@ -101,11 +87,11 @@ test('an app from create to delete: ports, env values with "=" and ":", booleans
   // stop, restart refused while stopped, start, restart
   const stopped = await nebula(['app', 'stop', 'web']);
   assert.match(ok(stopped).stdout, /app web stopped/);
-  assert.equal((await call(m.url, 'GET', '/api/v2/apps/web')).body.running, false);
+  assert.equal((await call(cli.url, 'GET', '/api/v2/apps/web')).body.running, false);
   refused(await nebula(['app', 'restart', 'web']), 'APP_NOT_RUNNING');
   assert.equal(json(await nebula(['app', 'start', 'web', '-o', 'json'])).running, true);
   const restarted = json(await nebula(['app', 'restart', 'web', '-o', 'json']));
-  assert.equal(restarted.app_id, (await call(m.url, 'GET', '/api/v2/apps/web')).body.app_id);
+  assert.equal(restarted.app_id, (await call(cli.url, 'GET', '/api/v2/apps/web')).body.app_id);
 
   const [deleted, deleted2] = await Promise.all([nebula(['app', 'delete', 'web']), nebula(['app', 'delete', '007', '-o', 'json'])]);
   assert.match(ok(deleted).stdout, /app web deleted/);
@@ -128,19 +114,19 @@ test('exit codes: 401, a bad option before any request (2), a value the API refu
   const brokenUrl = `http://127.0.0.1:${(broken.address() as AddressInfo).port}`;
   try {
     const runs = await Promise.all([
-      nebula(['app', 'list'], { ...ENV, NEBULA_MANAGER_AUTH_PASSWORD: 'wrong' }),
+      nebula(['app', 'list'], { ...cli.env, NEBULA_MANAGER_AUTH_PASSWORD: 'wrong' }),
       nebula(['app', 'list', '--password', 'wrong']),
       // Bad options against an unreachable manager: 2, so no request was tried.
-      nebula(['app', 'create', 'x', '--image', 'nginx', '--port', '70000'], { ...ENV, NEBULA_MANAGER_URI: nowhere }),
-      nebula(['app', 'create', 'x', '--image', 'nginx', '--env', 'NOVALUE'], { ...ENV, NEBULA_MANAGER_URI: nowhere }),
-      nebula(['app', 'create', 'x', '--image', 'a', '--image', 'b'], { ...ENV, NEBULA_MANAGER_URI: nowhere }),
-      nebula(['app', 'create', 'x', '--port', '80'], { ...ENV, NEBULA_MANAGER_URI: nowhere }),
-      nebula(['app', 'update', 'x'], { ...ENV, NEBULA_MANAGER_URI: nowhere }),
+      nebula(['app', 'create', 'x', '--image', 'nginx', '--port', '70000'], { ...cli.env, NEBULA_MANAGER_URI: nowhere }),
+      nebula(['app', 'create', 'x', '--image', 'nginx', '--env', 'NOVALUE'], { ...cli.env, NEBULA_MANAGER_URI: nowhere }),
+      nebula(['app', 'create', 'x', '--image', 'a', '--image', 'b'], { ...cli.env, NEBULA_MANAGER_URI: nowhere }),
+      nebula(['app', 'create', 'x', '--port', '80'], { ...cli.env, NEBULA_MANAGER_URI: nowhere }),
+      nebula(['app', 'update', 'x'], { ...cli.env, NEBULA_MANAGER_URI: nowhere }),
       nebula(['app', 'create', 'x', '--image', 'nginx', '--network', 'host,bridge']),
       nebula(['app', 'create', 'bad.name', '--image', 'nginx']),
-      nebula(['app', 'list'], { ...ENV, NEBULA_MANAGER_URI: nowhere }),
-      nebula(['app', 'list'], { ...ENV, NEBULA_MANAGER_URI: brokenUrl }),
-      nebula(['status'], { ...ENV, NEBULA_MANAGER_URI: brokenUrl }),
+      nebula(['app', 'list'], { ...cli.env, NEBULA_MANAGER_URI: nowhere }),
+      nebula(['app', 'list'], { ...cli.env, NEBULA_MANAGER_URI: brokenUrl }),
+      nebula(['status'], { ...cli.env, NEBULA_MANAGER_URI: brokenUrl }),
     ]);
     const [wrongEnv, wrongFlag, badPort, badEnv, twice, noImage, nothing, refusedValue, badName, unreachable, failing, unavailable] = runs;
     refused(wrongEnv!, 'UNAUTHORIZED');
@@ -161,7 +147,7 @@ test('exit codes: 401, a bad option before any request (2), a value the API refu
     assert.match(unreachable!.stderr, /cannot reach the manager/);
     assert.match(failing!.stderr, /answered 500 \(INTERNAL\)/);
     assert.match(unavailable!.stderr, /answered 503/);
-    assert.equal((await call(m.url, 'GET', '/api/v2/apps/x')).status, 403, 'nothing was created');
+    assert.equal((await call(cli.url, 'GET', '/api/v2/apps/x')).status, 403, 'nothing was created');
   } finally {
     broken.close();
   }
@@ -169,11 +155,11 @@ test('exit codes: 401, a bad option before any request (2), a value the API refu
 
 test('device groups: create, list, get, update (partial and replace), prune, delete; prune everything', async () => {
   await Promise.all([
-    call(m.url, 'POST', '/api/v2/apps/g-web', { body: { docker_image: 'nginx' } }),
-    call(m.url, 'POST', '/api/v2/apps/g-cache', { body: { docker_image: 'redis' } }),
+    call(cli.url, 'POST', '/api/v2/apps/g-web', { body: { docker_image: 'nginx' } }),
+    call(cli.url, 'POST', '/api/v2/apps/g-cache', { body: { docker_image: 'redis' } }),
   ]);
   const created = json(await nebula(['group', 'create', 'pos-eu', '--apps', 'g-web,g-cache', '-o', 'json']));
-  assert.deepEqual(created, (await call(m.url, 'GET', '/api/v2/device_groups/pos-eu')).body);
+  assert.deepEqual(created, (await call(cli.url, 'GET', '/api/v2/device_groups/pos-eu')).body);
   assert.deepEqual([created.apps, created.cron_jobs], [['g-web', 'g-cache'], []]);
 
   ok(await nebula(['group', 'create', 'empty']));
@@ -185,7 +171,7 @@ test('device groups: create, list, get, update (partial and replace), prune, del
     nebula(['group', 'get', 'nope']),
   ]);
   assert.match(ok(list).stdout, /^DEVICE GROUP\nempty\npos-eu\n$/);
-  assert.deepEqual(json(listJson), (await call(m.url, 'GET', '/api/v2/device_groups')).body);
+  assert.deepEqual(json(listJson), (await call(cli.url, 'GET', '/api/v2/device_groups')).body);
   assert.match(ok(get).stdout, /^apps\s+g-web, g-cache$/m);
   refused(missingMember, 'APP_NOT_FOUND');
   assert.match(missingMember.stderr, /nope/);
@@ -212,26 +198,26 @@ test('device groups: create, list, get, update (partial and replace), prune, del
 });
 
 test('login writes a 0600 file later commands use; flags and env win over it', async () => {
-  const configHome = mkdtempSync(join(home, 'xdg-'));
+  const configHome = mkdtempSync(join(cli.home, 'xdg-'));
   const file = join(configHome, 'nebula', 'cli.json');
-  const port = new URL(m.url).port;
+  const port = new URL(cli.url).port;
 
   // Without --save-secret the password stays out of the file: it comes from the environment.
-  const login = await nebula(['login', '--manager-url', m.url, '--user', ADMIN_USER, '--password', ADMIN_PASSWORD], {}, configHome);
+  const login = await nebula(['login', '--manager-url', cli.url, '--user', ADMIN_USER, '--password', ADMIN_PASSWORD], {}, configHome);
   assert.match(ok(login).stdout, /Logged in/);
   assert.match(login.stdout, /password was not saved/);
   assert.equal(statSync(file).mode & 0o777, 0o600);
-  assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), { manager_url: m.url, user: ADMIN_USER });
+  assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), { manager_url: cli.url, user: ADMIN_USER });
   const [noPassword, withPassword, wrongLogin] = await Promise.all([
     nebula(['status'], {}, configHome),
     nebula(['app', 'list'], { NEBULA_MANAGER_AUTH_PASSWORD: ADMIN_PASSWORD }, configHome),
-    nebula(['login', '--manager-url', m.url, '--token', 'wrong-token'], {}, join(home, 'never-written')),
+    nebula(['login', '--manager-url', cli.url, '--token', 'wrong-token'], {}, join(cli.home, 'never-written')),
   ]);
   assert.equal(noPassword.code, 2);
   assert.match(noPassword.stderr, /password/);
   assert.match(ok(withPassword).stdout, /^APP\n/);
   refused(wrongLogin, 'UNAUTHORIZED');
-  assert.throws(() => statSync(join(home, 'never-written', 'nebula', 'cli.json')), /ENOENT/);
+  assert.throws(() => statSync(join(cli.home, 'never-written', 'nebula', 'cli.json')), /ENOENT/);
 
   // With --save-secret (and NEBULA_MANAGER_HOST/PORT, the worker's names) the token is kept.
   ok(await nebula(['login', '--save-secret'], { NEBULA_MANAGER_HOST: '127.0.0.1', NEBULA_MANAGER_PORT: port, NEBULA_MANAGER_AUTH_TOKEN: ADMIN_TOKEN }, configHome));
@@ -262,7 +248,7 @@ test('an https manager with a private CA: --manager-ca-file (or NEBULA_MANAGER_C
     nebula(['app', 'list', '--manager-url', tls.url, '--manager-ca-file', ca.caFile], auth),
     nebula(['status'], { ...auth, NEBULA_MANAGER_URI: tls.url, NEBULA_MANAGER_CA_FILE: ca.caFile }),
     nebula(['status', '--manager-url', tls.url], auth),
-    nebula(['status', '--manager-url', m.url, '--manager-ca-file', ca.caFile], auth),
+    nebula(['status', '--manager-url', cli.url, '--manager-ca-file', ca.caFile], auth),
   ]);
   assert.match(ok(flag).stdout, /^APP\n/);
   ok(env);
