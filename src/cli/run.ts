@@ -62,6 +62,12 @@ const modeOf = (argv: Record<string, unknown>) => (single(argv.replace as boolea
 
 const readStdin = () => text(process.stdin);
 
+/** Unix seconds as an ISO date; a value no date can hold, as it is. */
+export function isoTime(seconds: unknown): string {
+  const date = new Date(Number(seconds) * 1000);
+  return Number.isNaN(date.getTime()) ? cell(seconds) : date.toISOString();
+}
+
 /** Paged answers (reports, devices): the table, and how to ask for the next page. */
 function page(answer: ApiAnswer<Page<unknown, unknown>>, what: string, rows: string[][], headers: string[], lastId: string | undefined): Result {
   if (answer.body.data === null) return done(answer, `no ${what}\n`);
@@ -180,7 +186,7 @@ const COMMANDS: Record<string, Handler> = {
   async reports({ client, argv }) {
     const answer = await client.reports(reportQueryOf(argv));
     const rows = (answer.body.data ?? []).map((r) => [
-      new Date(Number(r.report_creation_time) * 1000).toISOString(),
+      isoTime(r.report_creation_time),
       cell(r.hostname),
       cell(r.device_group),
       cell(r.updated),

@@ -26,7 +26,7 @@ import {
 } from '../../src/cli/options.ts';
 import { configPathOf, loadConnection, saveConnection } from '../../src/cli/connection.ts';
 import { cell, objectTable, table } from '../../src/cli/output.ts';
-import { failure, EXIT } from '../../src/cli/run.ts';
+import { failure, EXIT, isoTime } from '../../src/cli/run.ts';
 import { ApiError } from '../../src/client/admin.ts';
 import { ManagerUnavailableError } from '../../src/client/manager.ts';
 import { ConfigError } from '../../src/errors.ts';
@@ -263,6 +263,9 @@ test('output: aligned tables, readable cells', () => {
   assert.equal(cell([]), '-');
   assert.equal(cell(false), 'false');
   assert.ok(!objectTable({ _id: { $oid: 'x' }, app_name: 'web' }).includes('$oid'));
+  assert.equal(cell({ applied: { device_group_id: 1, apps: {} } }), 'applied={"device_group_id":1,"apps":{}}');
+  assert.equal(isoTime(1_800_000_000), '2027-01-15T08:00:00.000Z');
+  assert.equal(isoTime(9_000_000_000_000), '9000000000000');
 });
 
 test('exit codes: 1 refused (4xx), 2 usage/config, 3 unreachable or 5xx, 4 a bug', () => {
