@@ -31,7 +31,7 @@ import { parseArgs } from 'node:util';
 import { AUTH, AUTH_HEADER, ROOT, seedGroup, startManager, type BenchManager } from '../bench/lib.ts';
 import { Fleet } from '../bench/fleet/fleet.ts';
 import { currentInfo } from '../bench/fleet/manager.ts';
-import { fmtCount } from '../bench/fleet/stats.ts';
+import { fmtCount, numberOption } from '../bench/fleet/stats.ts';
 import { countingProxy, memoryOf, type CountingProxy } from '../bench/worker.bench.ts';
 import { lockEngine } from '../helpers/worker-fixtures.ts';
 import { spawnWorkerProcess, type Proc } from '../helpers/worker-process.ts';
@@ -56,14 +56,7 @@ if (values.help) {
   process.stdout.write('usage: npm run soak -- [--minutes 60] [--devices 2000] [--groups 3] [--change-every 5] [--sample-every 10] [--warmup-minutes M]\n');
   process.exit(0);
 }
-const num = (name: keyof typeof values, min: number, max: number): number => {
-  const n = Number(values[name]);
-  if (!Number.isFinite(n) || n < min || n > max) {
-    process.stderr.write(`--${name}: a number from ${min} to ${max}\n`);
-    process.exit(2);
-  }
-  return n;
-};
+const num = (name: keyof typeof values, min: number, max: number): number => numberOption(values, name, min, max);
 const DURATION_S = Math.round(num('minutes', 0.5, 24 * 60) * 60);
 const DEVICES = num('devices', 1, 15_000);
 const GROUPS = num('groups', 1, 50);

@@ -13,7 +13,7 @@
 import { parseArgs } from 'node:util';
 import { CheckinLoad } from './checkins.ts';
 import { Fleet } from './fleet.ts';
-import { fmtCount, fmtMs, type LatencySummary } from './stats.ts';
+import { fmtCount, fmtMs, numberOption, type LatencySummary } from './stats.ts';
 
 const { values } = parseArgs({
   options: {
@@ -48,14 +48,7 @@ if (values.help) {
   process.exit(0);
 }
 
-const num = (name: keyof typeof values, min: number, max: number): number => {
-  const n = Number(values[name]);
-  if (!Number.isFinite(n) || n < min || n > max) {
-    process.stderr.write(`--${name}: a number from ${min} to ${max}\n`);
-    process.exit(2);
-  }
-  return n;
-};
+const num = (name: keyof typeof values, min: number, max: number): number => numberOption(values, name, min, max);
 
 const authorization = values.token
   ? `Bearer ${values.token}`

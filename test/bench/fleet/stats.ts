@@ -134,3 +134,13 @@ export { backoffMs } from '../../../src/clock.ts';
 
 export const fmtMs = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(ms < 10 ? 1 : 0)} ms`);
 export const fmtCount = (n: number) => n.toLocaleString('en-US');
+
+/** A command-line option read as a number in [min, max]; anything else ends the script with exit 2, naming it. */
+export function numberOption(values: Record<string, unknown>, name: string, min: number, max: number): number {
+  const n = Number(values[name]);
+  if (!Number.isFinite(n) || n < min || n > max) {
+    process.stderr.write(`--${name}: a number from ${min} to ${max}\n`);
+    process.exit(2);
+  }
+  return n;
+}
