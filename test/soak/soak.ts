@@ -22,7 +22,7 @@
 // interrupted). Whatever it started is stopped and removed on every way out, Ctrl-C included.
 
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,6 +36,7 @@ import { countingProxy, memoryOf, type CountingProxy } from '../bench/worker.ben
 import { lockEngine } from '../helpers/worker-fixtures.ts';
 import { spawnWorkerProcess, type Proc } from '../helpers/worker-process.ts';
 import { warmupSeconds } from './analysis.ts';
+import { heapGrowth, summarizeSnapshot, takeSnapshot, type HeapSummary } from './heap.ts';
 import { Changes, type FleetGroup } from './changes.ts';
 import { Counts, LogTap, summarize } from './counts.ts';
 import { conclude, printHeader, printRow, type Sample, type Settings } from './report.ts';
@@ -49,11 +50,12 @@ const { values } = parseArgs({
     'change-every': { type: 'string', default: '5' },
     'sample-every': { type: 'string', default: '10' },
     'warmup-minutes': { type: 'string' },
+    'heap-snapshots': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (values.help) {
-  process.stdout.write('usage: npm run soak -- [--minutes 60] [--devices 2000] [--groups 3] [--change-every 5] [--sample-every 10] [--warmup-minutes M]\n');
+  process.stdout.write('usage: npm run soak -- [--minutes 60] [--devices 2000] [--groups 3] [--change-every 5] [--sample-every 10] [--warmup-minutes M] [--heap-snapshots]\n');
   process.exit(0);
 }
 const num = (name: keyof typeof values, min: number, max: number): number => numberOption(values, name, min, max);
@@ -66,6 +68,11 @@ const WARMUP_S = values['warmup-minutes'] === undefined ? warmupSeconds(DURATION
 /** Reports outlive their TTL by one purge at most: kept ≤ the warm-up, the store is at its steady size when measuring starts. */
 const REPORT_TTL_S = Math.min(300, Math.max(60, WARMUP_S));
 const WORKER_CHECK_IN_S = 5;
+const HEAP_SNAPSHOTS = values['heap-snapshots'] === true;
+if (HEAP_SNAPSHOTS && process.env.NEBULA_BINARY) {
+  process.stderr.write('soak: --heap-snapshots needs the worker run by node (unset NEBULA_BINARY)\n');
+  process.exit(2);
+}
 const CONVERGE_TIMEOUT_S = 90;
 
 const RUN = `soak-${randomBytes(3).toString('hex')}`;
@@ -182,7 +189,12 @@ async function main(): Promise<number> {
   });
   const worker: Proc = spawnWorkerProcess(
     ['--device-group', workerGroup.name, '--manager-url', proxy.url, '--state-dir', stateDir, '--device-name', `${RUN}-device`, '--check-in-time', String(WORKER_CHECK_IN_S), '--rolling-settle', '1', '--log-level', 'info'],
-    { NEBULA_MANAGER_AUTH_USER: AUTH.user, NEBULA_MANAGER_AUTH_PASSWORD: AUTH.password },
+    {
+      NEBULA_MANAGER_AUTH_USER: AUTH.user,
+      NEBULA_MANAGER_AUTH_PASSWORD: AUTH.password,
+      // --heap-snapshots: SIGUSR2 makes the worker write a snapshot into the run directory (heap.ts).
+      ...(HEAP_SNAPSHOTS ? { NODE_OPTIONS: `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${RUN_DIR}` } : {}),
+    },
   );
   const workerLog = new LogTap(join(RUN_DIR, 'worker.log'), [worker.child.stdout, worker.child.stderr]);
   cleanups.push({ name: 'worker log', fn: () => workerLog.close() });
@@ -270,15 +282,18 @@ async function main(): Promise<number> {
     return s;
   };
   printHeader();
+  let warmHeap: HeapSummary | undefined;
   for (let k = 1; k * SAMPLE_EVERY_S <= DURATION_S; k++) {
     await sleep(start + k * SAMPLE_EVERY_S * 1000 - performance.now());
-    sample(await abortable(workerGroup.convergence()));
+    const s = sample(await abortable(workerGroup.convergence()));
+    if (HEAP_SNAPSHOTS && warmHeap === undefined && s.t >= WARMUP_S) warmHeap = summarizeSnapshot(await takeSnapshot(worker.child.pid!, RUN_DIR));
   }
 
   // The end: no more changes; the worker must reach the last config; one more sample.
   await abortable(changes.stop());
   log(`changes stopped; waiting up to ${CONVERGE_TIMEOUT_S} s for the worker to match the last one`);
   sample(await abortable(converge(CONVERGE_TIMEOUT_S)));
+  if (warmHeap !== undefined) reportHeap(warmHeap, summarizeSnapshot(await takeSnapshot(worker.child.pid!, RUN_DIR)));
   return conclude({
     id: RUN,
     dir: RUN_DIR,
@@ -317,6 +332,15 @@ function adminClient(url: string, counts: Counts): Admin {
       return { status: 0, body: null };
     }
   };
+}
+
+/** The worker's live heap at the end of the warm-up and at the end, and what grew most (heap.ts). */
+function reportHeap(before: HeapSummary, after: HeapSummary): void {
+  const mb = (b: number) => (b / 1e6).toFixed(2);
+  log(`worker live heap after a full collection: ${mb(before.totalBytes)} MB (${before.objects} objects) at the end of the warm-up, ${mb(after.totalBytes)} MB (${after.objects}) at the end`);
+  const growth = heapGrowth(before, after);
+  for (const g of growth) log(`  ${g.bytes >= 0 ? '+' : ''}${(g.bytes / 1e3).toFixed(1)} kB  ${g.count >= 0 ? '+' : ''}${g.count}  ${g.kind}`);
+  writeFileSync(join(RUN_DIR, 'heap.json'), JSON.stringify({ before: { file: before.file, bytes: before.totalBytes, objects: before.objects }, after: { file: after.file, bytes: after.totalBytes, objects: after.objects }, growth }, null, 2));
 }
 
 /** SIGTERM (the worker leaves its containers running), SIGKILL after 20 s. */
