@@ -169,7 +169,14 @@ export function adminCommands<T>(y: Argv<T>): Argv<T> {
     .command(
       'login',
       'check the connection settings and save them for later commands (the password or token only with --save-secret)',
-      (l) => common(l).options({ 'save-secret': { type: 'boolean', default: false, describe: 'also save the password or token (file mode 0600)' } }),
+      (l) =>
+        common(l)
+          .options({
+            'save-secret': { type: 'boolean', default: false, describe: 'also save the password or token (file mode 0600)' },
+            'password-stdin': { type: 'boolean', describe: 'read the password from stdin (one line), like docker login' },
+          })
+          .example('$0 login --manager-url https://nebula.example.com --user admin', 'asks for the password (not echoed)')
+          .example('printf %s "$PW" | $0 login --manager-url https://nebula.example.com --user admin --password-stdin', 'for scripts'),
       (a) => run('login', a),
     )
     .command('app', 'manage apps: create, list, get, update, start, stop, restart, delete', appCommands)

@@ -7,11 +7,12 @@
 //   4  a bug in the CLI (the stack on stderr)
 
 import { text } from 'node:stream/consumers';
+import { read } from 'read';
 import { ApiError, AdminClient, type ApiAnswer, type Kind, type Page } from '../client/admin.ts';
 import { ManagerUnavailableError } from '../client/manager.ts';
 import { ConfigError } from '../errors.ts';
 import { CONNECTION_OPTIONS, configPathOf, loadConnection, saveConnection, type Connection } from './connection.ts';
-import { appFieldsOf, cronJobFieldsOf, deviceQueryOf, groupFieldsOf, reportQueryOf, single, UsageError, userGroupFieldsOf, userSecretsOf } from './options.ts';
+import { appFieldsOf, cronJobFieldsOf, deviceQueryOf, groupFieldsOf, reportQueryOf, secretOfStdin, single, UsageError, userGroupFieldsOf, userSecretsOf } from './options.ts';
 import { cell, jsonText, namesTable, objectTable, table, type OutputFormat } from './output.ts';
 
 export const EXIT = { OK: 0, REFUSED: 1, USAGE: 2, UNAVAILABLE: 3, BUG: 4 } as const;
@@ -220,6 +221,28 @@ function connectionFlags(argv: Record<string, unknown>): Record<string, unknown>
   return flags;
 }
 
+/**
+ * The connection settings; the password of `--user` when it is nowhere else: from stdin with
+ * `login --password-stdin` (like docker login), or asked for at the terminal, not echoed.
+ * A script without a terminal gets the usual "password is missing" error instead of a hang.
+ */
+async function connectionOf(command: string, argv: Record<string, unknown>): Promise<Connection> {
+  const flags = connectionFlags(argv);
+  if (command === 'login' && argv['password-stdin'] === true) {
+    if (flags.password !== undefined) throw new UsageError('--password and --password-stdin: give the password one way');
+    flags.password = secretOfStdin(await readStdin(), 'password-stdin');
+  }
+  try {
+    return loadConnection(flags, process.env);
+  } catch (err) {
+    if (!(err instanceof ConfigError && err.setting === 'password' && process.stdin.isTTY === true)) throw err;
+    const user = String(flags.user ?? process.env.NEBULA_MANAGER_AUTH_USER ?? 'the user');
+    const password = await read({ prompt: `Password for ${user}: `, silent: true, replace: '', output: process.stderr });
+    if (password === '') throw new UsageError('no password given');
+    return loadConnection({ ...flags, password }, process.env);
+  }
+}
+
 /** The message and exit code of a failure. */
 export function failure(err: unknown, command: string): { code: number; message: string } {
   if (err instanceof ApiError) {
@@ -243,7 +266,7 @@ export async function runAdmin(command: string, argv: Record<string, unknown>): 
     if (handler === undefined) throw new Error(`no such command: ${command}`);
     const output = single(argv.output as OutputFormat | OutputFormat[], 'output') ?? 'table';
     const name = String(argv.name ?? '');
-    const connection = loadConnection(connectionFlags(argv), process.env);
+    const connection = await connectionOf(command, argv);
     client = new AdminClient({
       baseUrl: connection.managerUrl,
       auth: connection.auth,

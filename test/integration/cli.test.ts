@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { ADMIN_PASSWORD, ADMIN_TOKEN, ADMIN_USER, call, startManager } from '../helpers/manager.ts';
 import { cliSuite, json, ok, refused, runCli } from '../helpers/cli.ts';
-import { freePort } from '../helpers/process.ts';
+import { spawn } from 'node:child_process';
+import { ROOT, freePort, nebulaBinary } from '../helpers/process.ts';
 import { makeTestCa, type TestCa } from '../helpers/tls.ts';
 
 const cli = cliSuite();
@@ -234,6 +235,42 @@ test('login writes a 0600 file later commands use; flags and env win over it', a
   assert.equal(flagWins.code, 3);
   assert.equal(envWins.code, 3);
   refused(envCredentialsWin, 'UNAUTHORIZED');
+});
+
+test('login asks for the password at a terminal (not echoed) and reads it with --password-stdin; a script without either fails at once', async () => {
+  const configHome = mkdtempSync(join(cli.home, 'xdg-prompt-'));
+  // A real pseudo-terminal: script(1) runs the CLI with its stdin and stdout on a pty.
+  const binary = nebulaBinary();
+  const command = [...(binary ? [binary] : [process.execPath, 'src/main.ts']), 'login', '--manager-url', cli.url, '--user', ADMIN_USER]
+    .map((w) => `'${w.replace(/'/g, `'\\''`)}'`)
+    .join(' ');
+  const tty = spawn('script', ['-qec', command, '/dev/null'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: cli.home, XDG_CONFIG_HOME: configHome, TERM: 'dumb' }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let seen = '';
+  const prompted = new Promise<void>((resolve) => {
+    tty.stdout.on('data', (d: Buffer) => {
+      seen += d.toString();
+      if (seen.includes(`Password for ${ADMIN_USER}: `)) resolve();
+    });
+  });
+  const exited = once(tty, 'exit');
+  await Promise.race([prompted, exited]);
+  tty.stdin.write(`${ADMIN_PASSWORD}\r`);
+  const [code] = await exited;
+  assert.equal(code, 0, seen);
+  assert.match(seen, /Logged in/);
+  assert.ok(!seen.includes(ADMIN_PASSWORD), `the password is not echoed: ${seen}`);
+  assert.deepEqual(JSON.parse(readFileSync(join(configHome, 'nebula', 'cli.json'), 'utf8')), { manager_url: cli.url, user: ADMIN_USER });
+
+  const [piped, wrongPiped, noTerminal] = await Promise.all([
+    runCli(['login', '--manager-url', cli.url, '--user', ADMIN_USER, '--password-stdin', '--save-secret', '-o', 'json'], { HOME: cli.home, XDG_CONFIG_HOME: join(cli.home, 'xdg-piped') }, `${ADMIN_PASSWORD}\n`),
+    runCli(['login', '--manager-url', cli.url, '--user', ADMIN_USER, '--password-stdin'], { HOME: cli.home, XDG_CONFIG_HOME: join(cli.home, 'xdg-wrong') }, 'not-the-password\n'),
+    nebula(['login', '--manager-url', cli.url, '--user', ADMIN_USER], {}, join(cli.home, 'xdg-none')),
+  ]);
+  assert.equal(json(piped).saved.password, '<saved>');
+  assert.equal(JSON.parse(readFileSync(join(cli.home, 'xdg-piped', 'nebula', 'cli.json'), 'utf8')).password, ADMIN_PASSWORD);
+  refused(wrongPiped, 'UNAUTHORIZED');
+  assert.equal(noTerminal.code, 2, 'no terminal, no password: a usage error, not a hang');
+  assert.match(noTerminal.stderr, /password/);
 });
 
 test('an https manager with a private CA: --manager-ca-file (or NEBULA_MANAGER_CA_FILE)', async (t) => {
