@@ -7,9 +7,9 @@
 // the wait's. What the hot path counts (the /info fast path, the info cache) are plain
 // numbers incremented in place, read when scraped: no allocation, no timer per request.
 
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { StoreOperation } from '../../src/store/instrumented.ts';
+import { newRegistry, scrape, storeMetrics } from '../../src/metrics/registry.ts';
 import type { InfoCache } from './info-cache.ts';
 import type { LoadShedder } from './overload.ts';
 import { V2 } from './routes/common.ts';
@@ -22,8 +22,6 @@ export const INFO_WAIT_ROUTE = `${INFO_ROUTE}?wait`;
 
 /** Request latency, 1 ms to 60 s (long-polls are held up to long_poll_max_wait). */
 const HTTP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
-/** Store operations, 0.5 ms to 10 s. */
-const STORE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export interface MetricsSources {
   cache: InfoCache;
@@ -43,7 +41,7 @@ function asksToWait(request: FastifyRequest): boolean {
 }
 
 export class ManagerMetrics {
-  readonly registry = new Registry();
+  readonly registry = newRegistry();
   /**
    * Answers of the /info fast path (info-fast-path.ts), by fastPathSlot: plain numbers it
    * increments, added to the counters when scraped.
@@ -53,12 +51,11 @@ export class ManagerMetrics {
   private readonly requests: Counter<'route' | 'method' | 'status_code'>;
   private readonly duration: Histogram<'route' | 'method'>;
   private readonly authThrottled: Counter;
-  private readonly storeDuration: Histogram<'operation'>;
-  private readonly storeErrors: Counter<'operation'>;
+  /** For instrumentStore (src/store/instrumented.ts). */
+  readonly storeObserved = storeMetrics(this.registry, 'manager');
 
   constructor() {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'nebula_' });
     // What the fast path answered and was not yet added to nebula_http_requests_total.
     const fastPathAdded = [0, 0, 0, 0];
     const fastPath = this.fastPath;
@@ -161,19 +158,6 @@ export class ManagerMetrics {
         if (s !== undefined) this.set(s.isStoreDown() ? 0 : 1);
       },
     });
-    this.storeDuration = new Histogram({
-      name: 'nebula_store_operation_duration_seconds',
-      help: 'Duration of the store operations the manager makes, by operation (failed ones included)',
-      labelNames: ['operation'],
-      buckets: STORE_BUCKETS,
-      registers,
-    });
-    this.storeErrors = new Counter({
-      name: 'nebula_store_operation_errors_total',
-      help: 'Store operations that failed (threw), by operation',
-      labelNames: ['operation'],
-      registers,
-    });
   }
 
   /** What the gauges read, once the manager has built them. */
@@ -194,14 +178,8 @@ export class ManagerMetrics {
     this.authThrottled.inc();
   }
 
-  /** For instrumentStore (src/store/instrumented.ts). */
-  readonly storeObserved = (operation: StoreOperation, seconds: number, failed: boolean): void => {
-    this.storeDuration.observe({ operation }, seconds);
-    if (failed) this.storeErrors.inc({ operation });
-  };
-
   /** The exposition text and its content type. */
-  async scrape(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  scrape(): Promise<{ contentType: string; body: string }> {
+    return scrape(this.registry);
   }
 }
