@@ -19,6 +19,7 @@ import { statusRoutes } from './routes/status.ts';
 import { V2 } from './routes/common.ts';
 import { reportRoutes } from './routes/reports.ts';
 import { metricsRoutes } from './routes/metrics.ts';
+import { dashboardRoutes } from './dashboard.ts';
 import { clientError, expectationFailed, frameworkError, refuseWithoutHost } from './protocol-errors.ts';
 import { AuthThrottledError, heapShedBytes, retryAfterSeconds } from './overload.ts';
 
@@ -241,5 +242,6 @@ export function buildServer(ctx: ManagerContext, options: ServerOptions = {}): F
   cronJobRoutes(app, ctx);
   userRoutes(app, ctx);
   userGroupRoutes(app, ctx);
+  dashboardRoutes(app, ctx);
   return app;
 }

@@ -14,6 +14,7 @@ STEPS=(
   docker.sh
   registry.sh
   kafka.sh
+  chromium.sh
 )
 TOGETHER=(
   ferretdb.sh

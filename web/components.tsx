@@ -1,0 +1,207 @@
+// Pieces every page uses: the API from context, loading with errors, the error line (code and
+// message), the confirmation dialog every change goes through, a pager, and value formatting.
+
+import { createContext, type ComponentChildren } from 'preact';
+import { useContext, useEffect, useRef, useState } from 'preact/hooks';
+import { ApiError, type Api } from './api.ts';
+import type { PortMapping } from './types.ts';
+
+export const ApiContext = createContext<Api | null>(null);
+
+export function useApi(): Api {
+  const api = useContext(ApiContext);
+  if (api === null) throw new Error('useApi outside a signed-in page');
+  return api;
+}
+
+export interface Loaded<T> {
+  data?: T;
+  error?: unknown;
+  loading: boolean;
+  reload: () => void;
+}
+
+/** Runs `load` when a dependency changes (or on reload()); an answer that came too late is dropped. */
+export function useLoad<T>(load: (api: Api) => Promise<T>, deps: unknown[]): Loaded<T> {
+  const api = useApi();
+  const [state, setState] = useState<{ data?: T; error?: unknown; loading: boolean }>({ loading: true });
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    let current = true;
+    setState((s) => ({ ...s, loading: true }));
+    load(api).then(
+      (data) => current && setState({ data, loading: false }),
+      (error: unknown) => current && setState({ error, loading: false }),
+    );
+    return () => {
+      current = false;
+    };
+  }, [api, tick, ...deps]);
+  return { ...state, reload: () => setTick((t) => t + 1) };
+}
+
+export function ErrorMessage({ error }: { error: unknown }) {
+  if (error === undefined || error === null) return null;
+  const e = error instanceof ApiError ? error : new ApiError(0, 'ERROR', error instanceof Error ? error.message : String(error));
+  return (
+    <div class="error" role="alert">
+      <strong>{e.code}</strong>
+      {e.status > 0 ? ` (HTTP ${e.status})` : ''}: {e.message}
+    </div>
+  );
+}
+
+/** What a page shows while loading, on failure, or once loaded. */
+export function Loading<T>({ loaded, children }: { loaded: Loaded<T>; children: (data: T) => ComponentChildren }) {
+  if (loaded.data !== undefined) {
+    return (
+      <>
+        <ErrorMessage error={loaded.error} />
+        {children(loaded.data)}
+      </>
+    );
+  }
+  if (loaded.error !== undefined) return <ErrorMessage error={loaded.error} />;
+  return <p class="muted">Loading…</p>;
+}
+
+export interface ConfirmRequest {
+  title: string;
+  message: ComponentChildren;
+  /** The confirm button's label, e.g. "Stop app". */
+  confirm: string;
+  danger?: boolean;
+  /** Done when it resolves (the dialog closes); a failure is shown in the dialog. */
+  run: () => Promise<unknown>;
+}
+
+/** A modal dialog asking before a change; [the dialog to render, a function to ask]. */
+export function useConfirm(): [ComponentChildren, (request: ConfirmRequest) => void] {
+  const [request, setRequest] = useState<ConfirmRequest | null>(null);
+  const dialog = request === null ? null : <ConfirmDialog key={request.title} request={request} close={() => setRequest(null)} />;
+  return [dialog, setRequest];
+}
+
+function ConfirmDialog({ request, close }: { request: ConfirmRequest; close: () => void }) {
+  const ref = useRef<HTMLDialogElement>(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  useEffect(() => ref.current?.showModal(), []);
+  async function confirm() {
+    setBusy(true);
+    setError(null);
+    try {
+      await request.run();
+      close();
+    } catch (err) {
+      setError(err);
+      setBusy(false);
+    }
+  }
+  return (
+    <dialog
+      ref={ref}
+      aria-labelledby="confirm-title"
+      onCancel={(e) => {
+        e.preventDefault();
+        if (!busy) close();
+      }}
+    >
+      <h2 id="confirm-title">{request.title}</h2>
+      <p>{request.message}</p>
+      <ErrorMessage error={error} />
+      <div class="buttons">
+        <button type="button" onClick={close} disabled={busy}>
+          Cancel
+        </button>
+        <button type="button" class={request.danger ? 'danger' : 'primary'} onClick={confirm} disabled={busy}>
+          {busy ? 'Working…' : request.confirm}
+        </button>
+      </div>
+    </dialog>
+  );
+}
+
+/** A short line saying what just happened; [the line to render, a function to say it]. */
+export function useNotice(): [ComponentChildren, (text: string) => void] {
+  const [text, setText] = useState('');
+  return [
+    <p class={text === '' ? 'notice empty' : 'notice'} role="status">
+      {text}
+    </p>,
+    setText,
+  ];
+}
+
+/** Previous / next over server pages (a stack of cursors: the server pages forward only). */
+export function Pager(props: { label: string; page: number; hasPrevious: boolean; hasNext: boolean; onPrevious: () => void; onNext: () => void; busy: boolean }) {
+  return (
+    <nav class="pager" aria-label={props.label}>
+      <button type="button" onClick={props.onPrevious} disabled={!props.hasPrevious || props.busy}>
+        ← Previous
+      </button>
+      <span aria-live="polite">Page {props.page}</span>
+      <button type="button" onClick={props.onNext} disabled={!props.hasNext || props.busy}>
+        Next →
+      </button>
+    </nav>
+  );
+}
+
+/** Cursors for server-side paging: page n starts after cursors[n - 1] (give the list a key made of its filters: new filters, page 1). */
+export function useCursors<C>(): { cursor: C | undefined; page: number; next: (c: C) => void; previous: () => void } {
+  const [cursors, setCursors] = useState<(C | undefined)[]>([undefined]);
+  return {
+    cursor: cursors.at(-1),
+    page: cursors.length,
+    next: (c) => setCursors((all) => [...all, c]),
+    previous: () => setCursors((all) => (all.length > 1 ? all.slice(0, -1) : all)),
+  };
+}
+
+const pad = (n: number) => String(n).padStart(2, '0');
+
+/** Unix seconds as local "YYYY-MM-DD HH:MM:SS". */
+export function formatTime(seconds: number): string {
+  const d = new Date(seconds * 1000);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+export function ago(seconds: number): string {
+  if (seconds < 60) return `${seconds} s ago`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
+  if (seconds < 86400) return `${Math.floor(seconds / 3600)} h ago`;
+  return `${Math.floor(seconds / 86400)} d ago`;
+}
+
+export function ports(list: PortMapping[]): string {
+  return list.map((p) => (typeof p === 'number' ? String(p) : Object.entries(p).map(([host, container]) => `${host}→${container}`).join(', '))).join(', ');
+}
+
+export function envVars(env: Record<string, unknown> | []): string {
+  return Object.entries(env).map(([k, v]) => `${k}=${String(v)}`).join(', ');
+}
+
+export function list(items: readonly string[]): string {
+  return items.length === 0 ? '—' : items.join(', ');
+}
+
+export const yesNo = (b: boolean) => (b ? 'yes' : 'no');
+
+/** A state word as a coloured badge (running, failed, behind, up to date…). */
+export function Badge({ tone, children }: { tone: 'ok' | 'warn' | 'bad' | 'off'; children: ComponentChildren }) {
+  return <span class={`badge ${tone}`}>{children}</span>;
+}
+
+export function Fields({ rows }: { rows: [string, ComponentChildren][] }) {
+  return (
+    <dl class="fields">
+      {rows.map(([name, value]) => (
+        <div key={name}>
+          <dt>{name}</dt>
+          <dd>{value}</dd>
+        </div>
+      ))}
+    </dl>
+  );
+}

@@ -1,0 +1,324 @@
+// Device groups: their apps and cron jobs, creating one, pruning one or all, deleting one.
+
+import { useState } from 'preact/hooks';
+import { segment, type Api } from '../api.ts';
+import { Fields, Loading, list, useApi, useConfirm, useLoad, useNotice, type ConfirmRequest } from '../components.tsx';
+import { href, hrefWith, navigate } from '../router.ts';
+import type { App, CronJob, DeviceGroup } from '../types.ts';
+
+function pruneAll(api: Api, done: (text: string) => void): ConfirmRequest {
+  return {
+    title: 'Prune every device group?',
+    message: 'Every device of every group removes the Docker images its apps and cron jobs no longer use.',
+    confirm: 'Prune all',
+    danger: true,
+    run: async () => {
+      await api.post('/prune');
+      done('Every device group was told to prune.');
+    },
+  };
+}
+
+function pruneGroup(api: Api, group: DeviceGroup, done: (text: string) => void): ConfirmRequest {
+  return {
+    title: `Prune ${group.device_group}?`,
+    message: `Every device of ${group.device_group} removes the Docker images its apps and cron jobs no longer use.`,
+    confirm: 'Prune',
+    danger: true,
+    run: async () => {
+      await api.post(`/device_groups/${segment(group.device_group)}/prune`);
+      done(`${group.device_group} was told to prune.`);
+    },
+  };
+}
+
+function Links({ kind, names }: { kind: 'apps' | 'cron-jobs'; names: string[] }) {
+  if (names.length === 0) return <span class="muted">none</span>;
+  return (
+    <>
+      {names.map((name, i) => (
+        <span key={name}>
+          {i > 0 ? ', ' : ''}
+          <a href={href(kind, name)}>{name}</a>
+        </span>
+      ))}
+    </>
+  );
+}
+
+export function GroupsPage() {
+  const api = useApi();
+  const loaded = useLoad((a) => a.all<DeviceGroup>('device_groups'), []);
+  const [dialog, confirm] = useConfirm();
+  const [notice, say] = useNotice();
+  const [creating, setCreating] = useState(false);
+  const done = (text: string) => {
+    say(text);
+    loaded.reload();
+  };
+  return (
+    <section aria-labelledby="groups-title">
+      <div class="heading">
+        <h1 id="groups-title">Device groups</h1>
+        <div class="buttons">
+          <button type="button" class="primary" aria-expanded={creating} onClick={() => setCreating(!creating)}>
+            New device group
+          </button>
+          <button type="button" class="danger" onClick={() => confirm(pruneAll(api, done))}>
+            Prune all
+          </button>
+        </div>
+      </div>
+      {notice}
+      {creating ? <NewGroup confirm={confirm} done={(name) => (setCreating(false), done(`Device group ${name} created.`))} /> : null}
+      <Loading loaded={loaded}>
+        {(groups) =>
+          groups.length === 0 ? (
+            <p class="empty-state">No device group yet.</p>
+          ) : (
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">Device group</th>
+                  <th scope="col">Apps</th>
+                  <th scope="col">Cron jobs</th>
+                  <th scope="col">device_group_id</th>
+                  <th scope="col">prune_id</th>
+                  <th scope="col">
+                    <span class="sr-only">Actions</span>
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {groups.map((g) => (
+                  <tr key={g.device_group}>
+                    <th scope="row">
+                      <a href={href('groups', g.device_group)}>{g.device_group}</a>
+                    </th>
+                    <td>
+                      <Links kind="apps" names={g.apps} />
+                    </td>
+                    <td>
+                      <Links kind="cron-jobs" names={g.cron_jobs} />
+                    </td>
+                    <td>{g.device_group_id}</td>
+                    <td>{g.prune_id}</td>
+                    <td class="actions">
+                      <a href={hrefWith({ device_group: g.device_group }, 'devices')}>Devices</a>
+                      <button type="button" aria-label={`Prune ${g.device_group}`} onClick={() => confirm(pruneGroup(api, g, done))}>
+                        Prune
+                      </button>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )
+        }
+      </Loading>
+      {dialog}
+    </section>
+  );
+}
+
+/** Checkboxes over the names of one kind. */
+function Members({ legend, names, chosen, toggle }: { legend: string; names: string[]; chosen: Set<string>; toggle: (name: string) => void }) {
+  return (
+    <fieldset class="members">
+      <legend>{legend}</legend>
+      {names.length === 0 ? <span class="muted">none yet</span> : null}
+      {names.map((name) => (
+        <label key={name}>
+          <input type="checkbox" checked={chosen.has(name)} onChange={() => toggle(name)} /> {name}
+        </label>
+      ))}
+    </fieldset>
+  );
+}
+
+function NewGroup({ confirm, done }: { confirm: (request: ConfirmRequest) => void; done: (name: string) => void }) {
+  const api = useApi();
+  const names = useLoad(async (a) => {
+    const [apps, cronJobs] = await Promise.all([a.get<{ apps: string[] }>('/apps'), a.get<{ cron_jobs: string[] }>('/cron_jobs')]);
+    return { apps: [...apps.apps].sort(), cronJobs: [...cronJobs.cron_jobs].sort() };
+  }, []);
+  const [name, setName] = useState('');
+  const [apps, setApps] = useState(new Set<string>());
+  const [cronJobs, setCronJobs] = useState(new Set<string>());
+  const toggle = (set: Set<string>, update: (s: Set<string>) => void) => (item: string) => {
+    const copy = new Set(set);
+    if (!copy.delete(item)) copy.add(item);
+    update(copy);
+  };
+
+  function submit(event: Event) {
+    event.preventDefault();
+    const body = { apps: [...apps], cron_jobs: [...cronJobs] };
+    confirm({
+      title: `Create device group ${name}?`,
+      message: `Its devices will run ${body.apps.length === 0 ? 'no app' : `the apps ${body.apps.join(', ')}`} and ${body.cron_jobs.length === 0 ? 'no cron job' : `the cron jobs ${body.cron_jobs.join(', ')}`}.`,
+      confirm: 'Create device group',
+      run: async () => {
+        await api.post(`/device_groups/${segment(name)}`, body);
+        done(name);
+      },
+    });
+  }
+
+  return (
+    <form class="card" onSubmit={submit} aria-labelledby="new-group-title">
+      <h2 id="new-group-title">New device group</h2>
+      <label>
+        Name
+        <input name="device_group" required value={name} onInput={(e) => setName(e.currentTarget.value.trim())} />
+      </label>
+      <Loading loaded={names}>
+        {(n) => (
+          <div class="columns">
+            <Members legend="Apps" names={n.apps} chosen={apps} toggle={toggle(apps, setApps)} />
+            <Members legend="Cron jobs" names={n.cronJobs} chosen={cronJobs} toggle={toggle(cronJobs, setCronJobs)} />
+          </div>
+        )}
+      </Loading>
+      <div class="buttons">
+        <button type="submit" class="primary">
+          Create device group
+        </button>
+      </div>
+    </form>
+  );
+}
+
+export function GroupPage({ name }: { name: string }) {
+  const api = useApi();
+  const loaded = useLoad(async (a) => {
+    const group = await a.get<DeviceGroup>(`/device_groups/${segment(name)}`);
+    const [apps, cronJobs] = await Promise.all([
+      Promise.all(group.apps.map((app) => a.get<App>(`/apps/${segment(app)}`))),
+      Promise.all(group.cron_jobs.map((job) => a.get<CronJob>(`/cron_jobs/${segment(job)}`))),
+    ]);
+    return { group, apps, cronJobs };
+  }, [name]);
+  const [dialog, confirm] = useConfirm();
+  const [notice, say] = useNotice();
+  const done = (text: string) => {
+    say(text);
+    loaded.reload();
+  };
+  return (
+    <section aria-labelledby="group-title">
+      <p class="crumbs">
+        <a href={href('groups')}>Device groups</a> /
+      </p>
+      <div class="heading">
+        <h1 id="group-title">{name}</h1>
+        <div class="buttons">
+          <a class="button" href={hrefWith({ device_group: name }, 'devices')}>
+            Devices
+          </a>
+          {loaded.data ? (
+            <>
+              <button type="button" class="danger" onClick={() => confirm(pruneGroup(api, loaded.data!.group, done))}>
+                Prune
+              </button>
+              <button
+                type="button"
+                class="danger"
+                onClick={() =>
+                  confirm({
+                    title: `Delete device group ${name}?`,
+                    message: 'Its devices keep what they run until they are given another group; the apps and cron jobs are kept.',
+                    confirm: 'Delete device group',
+                    danger: true,
+                    run: async () => {
+                      await api.call('DELETE', `/device_groups/${segment(name)}`);
+                      navigate(href('groups'));
+                    },
+                  })
+                }
+              >
+                Delete
+              </button>
+            </>
+          ) : null}
+        </div>
+      </div>
+      {notice}
+      <Loading loaded={loaded}>
+        {({ group: g, apps, cronJobs }) => (
+          <>
+            <Fields
+              rows={[
+                ['device_group_id', String(g.device_group_id)],
+                ['prune_id', String(g.prune_id)],
+              ]}
+            />
+            <h2>Apps</h2>
+            {apps.length === 0 ? <p class="muted">No app.</p> : <AppTable apps={apps} />}
+            <h2>Cron jobs</h2>
+            {cronJobs.length === 0 ? <p class="muted">No cron job.</p> : <CronJobTable jobs={cronJobs} />}
+          </>
+        )}
+      </Loading>
+      {dialog}
+    </section>
+  );
+}
+
+export function AppTable({ apps }: { apps: App[] }) {
+  return (
+    <table>
+      <thead>
+        <tr>
+          <th scope="col">App</th>
+          <th scope="col">Image</th>
+          <th scope="col">Running</th>
+          <th scope="col">Containers per</th>
+          <th scope="col">app_id</th>
+        </tr>
+      </thead>
+      <tbody>
+        {apps.map((a) => (
+          <tr key={a.app_name}>
+            <th scope="row">
+              <a href={href('apps', a.app_name)}>{a.app_name}</a>
+            </th>
+            <td class="mono">{a.docker_image}</td>
+            <td>{a.running ? 'yes' : <span class="muted">stopped</span>}</td>
+            <td>{list(Object.entries(a.containers_per).map(([k, v]) => `${v} per ${k}`))}</td>
+            <td>{a.app_id}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+export function CronJobTable({ jobs }: { jobs: CronJob[] }) {
+  return (
+    <table>
+      <thead>
+        <tr>
+          <th scope="col">Cron job</th>
+          <th scope="col">Schedule</th>
+          <th scope="col">Image</th>
+          <th scope="col">Running</th>
+          <th scope="col">cron_job_id</th>
+        </tr>
+      </thead>
+      <tbody>
+        {jobs.map((j) => (
+          <tr key={j.cron_job_name}>
+            <th scope="row">
+              <a href={href('cron-jobs', j.cron_job_name)}>{j.cron_job_name}</a>
+            </th>
+            <td class="mono">{j.schedule}</td>
+            <td class="mono">{j.docker_image}</td>
+            <td>{j.running ? 'yes' : <span class="muted">stopped</span>}</td>
+            <td>{j.cron_job_id}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
