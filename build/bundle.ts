@@ -8,9 +8,11 @@
 //   build/out/main.cjs              src/main.ts, roles left as require('./nebula-<role>.cjs')
 //   build/out/nebula-<role>.cjs     roles/<role>/index.ts and everything it imports
 //
-// better-sqlite3 stays external: pkg ships its own prebuild for each arch.
+// better-sqlite3 stays external: pkg ships its own prebuild for each arch. The manager's bundle
+// carries the dashboard (web/) built in (build/web.ts).
 
 import { build, type BuildOptions, type Plugin } from 'esbuild';
+import { embedDashboard } from './web.ts';
 
 const OUT = 'build/out';
 const ROLES = ['manager', 'worker', 'reporter'] as const;
@@ -76,7 +78,7 @@ module.exports = new Proxy({}, { get: (_, key) => (key === '__esModule' ? false 
 
 const results = await Promise.all([
   build({ ...common, entryPoints: ['src/main.ts'], outfile: `${OUT}/main.cjs`, plugins: [rolesAsBundles] }),
-  ...ROLES.map((role) => build({ ...common, entryPoints: [`roles/${role}/index.ts`], outfile: `${OUT}/nebula-${role}.cjs`, plugins: [withoutUnusedTransports] })),
+  ...ROLES.map((role) => build({ ...common, entryPoints: [`roles/${role}/index.ts`], outfile: `${OUT}/nebula-${role}.cjs`, plugins: [withoutUnusedTransports, embedDashboard()] })),
 ]);
 
 for (const result of results) {

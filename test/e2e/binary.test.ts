@@ -3,7 +3,7 @@
 // each with a home nobody can write and no PKG_NATIVE_CACHE_PATH. An app created through the API
 // ends up running on the device, an update rolls it, a prune removes the image it left, a stop
 // stops it, the device reports itself up to date, and SIGTERM ends both cleanly with the
-// containers left running.
+// containers left running. It also serves the dashboard it carries (web/, built in by build/bundle.ts).
 // This file builds nothing: `npm run test:package` builds first.
 
 import { test, before, after } from 'node:test';
@@ -46,6 +46,20 @@ after(async () => {
 });
 
 const serves = (port: number, version: string) => async () => (await httpText(port)) === version;
+
+test('the binary serves the dashboard it carries: /ui/ and its app.js, public, with a strict CSP', async () => {
+  const page = await fetch(`${manager.url}/ui/`);
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get('content-security-policy') ?? '', /default-src 'self'/);
+  const html = await page.text();
+  const script = /src="(app\.js\?v=[^"]+)"/.exec(html)?.[1];
+  assert.ok(script, html);
+  const js = await fetch(`${manager.url}/ui/${script}`);
+  assert.equal(js.status, 200);
+  assert.equal(js.headers.get('content-type'), 'text/javascript; charset=utf-8');
+  assert.equal(js.headers.get('x-content-type-options'), 'nosniff');
+  assert.match(await js.text(), /Sign in/);
+});
 
 test('an app created through the API ends up running on the device, follows an update, a prune and a stop; SIGTERM leaves it to the engine', async (t) => {
   const port = await freePort();
