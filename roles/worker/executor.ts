@@ -13,6 +13,7 @@ import { EngineUnavailableError, type Engine } from './engine.ts';
 import type { RegistryAuths } from './registry.ts';
 import type { CronScheduler } from './cron.ts';
 import type { WorkerState } from './state.ts';
+import type { RestartReason } from './metrics.ts';
 
 export interface AppFailure {
   reason: string;
@@ -43,6 +44,8 @@ export interface ExecutorDeps {
   maxRestartWaitSeconds: number;
   rollingSettleSeconds: number;
   signal?: AbortSignal;
+  /** Told of each container restarted or replaced (the metrics). */
+  restarted?: (app: string, reason: RestartReason) => void;
 }
 
 const RETRY_BASE_MS = 5_000;
@@ -66,7 +69,11 @@ export class Executor {
     return this.failures;
   }
 
-  async run(steps: Step[]): Promise<void> {
+  /**
+   * `reasons`: why each app's outdated containers are replaced (restartReasonOf), for
+   * deps.restarted; 'outdated' for an app not in it.
+   */
+  async run(steps: Step[], reasons: ReadonlyMap<string, RestartReason> = new Map()): Promise<void> {
     const byApp = new Map<string, Step[]>();
     for (const step of steps) {
       switch (step.type) {
@@ -89,7 +96,7 @@ export class Executor {
           byApp.set(step.app, [...(byApp.get(step.app) ?? []), step]);
       }
     }
-    for (const [app, appSteps] of byApp) await this.runApp(app, appSteps);
+    for (const [app, appSteps] of byApp) await this.runApp(app, appSteps, reasons.get(app) ?? 'outdated');
     if (steps.some((s) => s.type === 'prune-images')) await this.prune();
     // Apps no longer planned for (removed, or healthy again) are not failed any more.
     for (const app of this.failures.keys()) if (!byApp.has(app)) this.recovered(app);
@@ -106,7 +113,7 @@ export class Executor {
     }
   }
 
-  private async runApp(app: string, steps: Step[]): Promise<void> {
+  private async runApp(app: string, steps: Step[], reason: RestartReason): Promise<void> {
     const failure = this.failures.get(app);
     const attempt = attemptOf(steps);
     if (failure && failure.attempt === attempt && this.deps.clock.now() < failure.retryAt) return;
@@ -114,6 +121,8 @@ export class Executor {
       for (const step of steps) {
         if (this.deps.signal?.aborted) return; // stopping: the next start picks up from here
         await this.runStep(step);
+        const restart = step.type === 'start' ? 'stopped' : step.type === 'replace' || (step.type === 'remove' && step.reason === 'outdated') ? reason : null;
+        if (restart !== null) this.deps.restarted?.(app, restart);
       }
       this.recovered(app);
     } catch (err) {

@@ -1,11 +1,13 @@
 // Restarts app containers that Docker reports unhealthy (plain Docker only reports it),
-// with an exponential cool-off per container and a cap, and records each restart.
+// with an exponential cool-off per container and a cap, and records each restart. Also
+// notices the restarts the engine made itself (a crashed container, its restart policy).
 
 import { LABELS } from '../../src/diff/containers.ts';
 import type { Clock } from '../../src/clock.ts';
 import type { Logger } from '../../src/log.ts';
 import type { Engine } from './engine.ts';
 import type { WorkerState } from './state.ts';
+import type { RestartReason } from './metrics.ts';
 
 export interface HealthDeps {
   engine: Engine;
@@ -14,6 +16,8 @@ export interface HealthDeps {
   clock: Clock;
   coolOffBaseMs?: number;
   coolOffCapMs?: number;
+  /** Told of each restart: the monitor's (unhealthy) and the engine's it noticed (crashed). */
+  restarted?: (app: string, reason: RestartReason, count?: number) => void;
 }
 
 interface Restarts {
@@ -24,6 +28,8 @@ interface Restarts {
 export class HealthMonitor {
   private readonly deps: HealthDeps;
   private readonly restarts = new Map<string, Restarts>();
+  /** The engine's restart count of each app container when last inspected. */
+  private readonly engineRestarts = new Map<string, number>();
 
   constructor(deps: HealthDeps) {
     this.deps = deps;
@@ -36,7 +42,9 @@ export class HealthMonitor {
     const cap = this.deps.coolOffCapMs ?? 5 * 60_000;
     const restarted: string[] = [];
     const seen = new Set<string>();
+    const listed = new Set<string>();
     for (const c of await engine.listNebula('app')) {
+      listed.add(c.id);
       if (c.state !== 'running') continue;
       seen.add(c.id);
       let health;
@@ -46,6 +54,7 @@ export class HealthMonitor {
         if ((err as Error).name === 'EngineUnavailableError') throw err;
         continue; // gone meanwhile
       }
+      this.noticeEngineRestarts(c.id, c.labels[LABELS.appName] ?? '', health.restartCount);
       if (health.health !== 'unhealthy' || !health.running || health.restarting || health.paused || health.dead) {
         if (health.health === 'healthy') this.restarts.delete(c.id);
         continue;
@@ -60,10 +69,19 @@ export class HealthMonitor {
       restarted.push(c.id);
       const reason = `unhealthy${health.lastHealthOutput ? `: ${health.lastHealthOutput}` : ''}`;
       state.record({ at: now, kind: 'health-restart', subject: c.name, detail: `${reason} (restart ${count})` });
+      this.deps.restarted?.(c.labels[LABELS.appName] ?? '', 'unhealthy');
       log.warn({ app: c.labels[LABELS.appName], container: c.name, restarts: count, reason }, 'restarted an unhealthy container');
     }
     for (const id of this.restarts.keys()) if (!seen.has(id)) this.restarts.delete(id);
+    for (const id of this.engineRestarts.keys()) if (!listed.has(id)) this.engineRestarts.delete(id);
     return restarted;
+  }
+
+  /** The engine's restarts of a container since it was last inspected (none the first time: they predate this worker). */
+  private noticeEngineRestarts(id: string, app: string, restartCount: number): void {
+    const before = this.engineRestarts.get(id);
+    this.engineRestarts.set(id, restartCount);
+    if (before !== undefined && restartCount > before) this.deps.restarted?.(app, 'crashed', restartCount - before);
   }
 }
 

@@ -1,5 +1,5 @@
 // The worker's composition: config -> state, engine, manager client -> executor, cron
-// scheduler, health monitor, sync loop; and its lifecycle.
+// scheduler, health monitor, sync loop, metrics (with --metrics-port); and its lifecycle.
 
 import { cpus, totalmem } from 'node:os';
 import { ManagerClient } from '../../src/client/manager.ts';
@@ -17,6 +17,8 @@ import { Reporting } from './reporting.ts';
 import { collectReport, CpuSampler, idsOfApplied } from './report.ts';
 import { HttpReportTransport } from '../../src/reports/http.ts';
 import type { ReportTransport } from '../../src/reports/transport.ts';
+import { serveMetrics, type MetricsServer } from '../../src/metrics/server.ts';
+import { WorkerMetrics } from './metrics.ts';
 
 export interface Worker {
   state: WorkerState;
@@ -27,6 +29,10 @@ export interface Worker {
   health: HealthMonitor;
   /** Null when reporting is off (--report-transport none). */
   reporting: Reporting | null;
+  /** Null without a metrics listener (config.metrics unset). */
+  metrics: WorkerMetrics | null;
+  /** The metrics listener once it listens; null without one, or when it could not listen (logged). */
+  metricsServer: Promise<MetricsServer | null>;
   /** Stops the loops; containers keep running (that is the point). */
   stop(): Promise<void>;
 }
@@ -61,7 +67,13 @@ export function createWorker(deps: WorkerDeps): Worker {
   });
   const stopping = new AbortController();
   const host = deps.host ?? hostFacts();
-  const executor = new Executor({
+  let sync: SyncLoop | undefined;
+  let executor: Executor | undefined;
+  const metrics = config.metrics
+    ? new WorkerMetrics({ state, clock, lastFetchAt: () => sync?.lastFetchAt ?? null, appsFailed: () => executor?.failed().size ?? 0 })
+    : null;
+  const restarted = metrics ? { restarted: metrics.restarted } : {};
+  executor = new Executor({
     engine,
     registry,
     scheduler,
@@ -71,9 +83,10 @@ export function createWorker(deps: WorkerDeps): Worker {
     maxRestartWaitSeconds: config.maxRestartWaitSeconds,
     rollingSettleSeconds: config.rollingSettleSeconds,
     signal: stopping.signal,
+    ...restarted,
   });
   const reporting = makeReporting(deps, client, executor, host, clock);
-  const sync = new SyncLoop({
+  sync = new SyncLoop({
     deviceGroup: config.deviceGroup,
     client,
     state,
@@ -89,13 +102,14 @@ export function createWorker(deps: WorkerDeps): Worker {
     onFatal,
     onReconciled: () => reporting?.nudge(),
   });
-  const health = new HealthMonitor({ engine, state, log, clock });
+  const health = new HealthMonitor({ engine, state, log, clock, ...restarted });
   const healthTimer = setInterval(() => {
     health.checkOnce().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'health check failed'));
   }, config.healthIntervalSeconds * 1000);
   healthTimer.unref();
   reporting?.start();
   sync.start();
+  const metricsServer = listen(metrics, config, log);
   return {
     state,
     engine,
@@ -104,8 +118,11 @@ export function createWorker(deps: WorkerDeps): Worker {
     scheduler,
     health,
     reporting,
+    metrics,
+    metricsServer,
     async stop() {
       clearInterval(healthTimer);
+      await (await metricsServer)?.close();
       stopping.abort();
       await sync.stop();
       await scheduler.stop();
@@ -113,6 +130,19 @@ export function createWorker(deps: WorkerDeps): Worker {
       client.close();
     },
   };
+}
+
+/** The metrics listener; one that cannot listen is logged, not fatal (the containers matter more). */
+async function listen(metrics: WorkerMetrics | null, config: WorkerConfig, log: Logger): Promise<MetricsServer | null> {
+  if (metrics === null || config.metrics === undefined) return null;
+  try {
+    const server = await serveMetrics(metrics.registry, config.metrics);
+    log.info({ host: server.address.host, port: server.address.port }, 'serving metrics at GET /metrics');
+    return server;
+  } catch (err) {
+    log.error({ err: (err as Error).message, host: config.metrics.host, port: config.metrics.port }, 'cannot serve metrics: running without them');
+    return null;
+  }
 }
 
 function makeReporting(

@@ -13,6 +13,7 @@ import type { CronScheduler } from './cron.ts';
 import { EngineUnavailableError, type Engine, type EngineContainer } from './engine.ts';
 import type { Executor } from './executor.ts';
 import type { WorkerState } from './state.ts';
+import { restartReasons } from './metrics.ts';
 
 export interface SyncDeps {
   deviceGroup: string;
@@ -65,9 +66,15 @@ export class SyncLoop {
   private longPoll = false;
   private loop: Promise<void> | null = null;
   private timer: NodeJS.Timeout | undefined;
+  private fetchedAt: number | null = null;
 
   constructor(deps: SyncDeps) {
     this.deps = deps;
+  }
+
+  /** When the group's config was last fetched (a 200 or a 304); null: not yet. */
+  get lastFetchAt(): number | null {
+    return this.fetchedAt;
   }
 
   get signal(): AbortSignal {
@@ -107,7 +114,7 @@ export class SyncLoop {
       const facts: HostFacts = { ...host, containers: observed };
       const { steps, next } = plan(applied, info, facts, scheduler.scheduled());
       if (steps.length > 0) log.info({ steps: steps.map((s) => ('app' in s ? `${s.type} ${s.app}` : s.type)) }, 'applying changes');
-      await executor.run(steps);
+      await executor.run(steps, restartReasons(steps, applied, next));
       state.saveApplied(next);
       await scheduler.cleanup();
       this.engineDownSince = null;
@@ -137,6 +144,7 @@ export class SyncLoop {
         const wait = this.longPoll && etag ? this.deps.longPollWaitSeconds : 0;
         const result = await client.info(deviceGroup, { etag, waitSeconds: wait, signal });
         this.failures = 0;
+        if (result.kind === 'changed' || result.kind === 'unchanged') this.fetchedAt = clock.now();
         if (result.kind === 'changed') {
           this.longPoll = result.etag !== null && this.deps.longPollWaitSeconds > 0;
           state.saveDesired(result.info, result.etag);

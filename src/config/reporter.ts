@@ -5,6 +5,8 @@ import { ConfigError } from '../errors.ts';
 import { KAFKA_OPTIONS, kafkaSettingsOf, type KafkaSettings } from './kafka.ts';
 import { LOG_LEVELS, STORE_OPTIONS, storeConfigOf, type StoreConfig } from './manager.ts';
 import { readConfigFile, resolve, type OptionDef, type Sources } from './options.ts';
+import { METRICS_OPTIONS, metricsListenOf } from './metrics.ts';
+import type { MetricsListen } from '../metrics/server.ts';
 
 export const REPORTER_OPTIONS: readonly OptionDef[] = [
   ...KAFKA_OPTIONS,
@@ -15,6 +17,7 @@ export const REPORTER_OPTIONS: readonly OptionDef[] = [
   { key: 'batch_wait_ms', flag: 'batch-wait-ms', env: ['NEBULA_REPORTER_BATCH_WAIT_MS'], type: 'int', min: 0, max: 60_000, default: 500, describe: 'longest a report waits for its batch to fill, in milliseconds' },
   { key: 'log_level', flag: 'log-level', env: ['NEBULA_LOG_LEVEL', 'LOG_LEVEL'], type: 'enum', choices: LOG_LEVELS, default: 'info', describe: 'log level' },
   ...STORE_OPTIONS,
+  ...METRICS_OPTIONS,
 ];
 
 export interface ReporterConfig extends StoreConfig {
@@ -26,6 +29,8 @@ export interface ReporterConfig extends StoreConfig {
   batchSize: number;
   batchWaitMs: number;
   logLevel: (typeof LOG_LEVELS)[number];
+  /** Set: serve Prometheus metrics there (GET /metrics). */
+  metrics?: MetricsListen;
 }
 
 export function loadReporterConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): ReporterConfig {
@@ -37,6 +42,7 @@ export function loadReporterConfig(flags: Record<string, unknown>, env: NodeJS.P
   if (kafka === null) throw new ConfigError('kafka_bootstrap_servers', 'is required: the reporter reads the reports from Kafka (--kafka-bootstrap-servers or KAFKA_BOOTSTRAP_SERVERS)');
   const groupId = String(v.kafka_group_id);
   if (groupId.length === 0 || groupId.length > 255) throw new ConfigError('kafka_group_id', 'must be 1-255 characters');
+  const metrics = metricsListenOf(v);
   return {
     ...storeConfigOf(v),
     kafka,
@@ -46,5 +52,6 @@ export function loadReporterConfig(flags: Record<string, unknown>, env: NodeJS.P
     batchSize: Number(v.batch_size),
     batchWaitMs: Number(v.batch_wait_ms),
     logLevel: v.log_level as ReporterConfig['logLevel'],
+    ...(metrics ? { metrics } : {}),
   };
 }

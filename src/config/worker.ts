@@ -7,6 +7,8 @@ import { readConfigFile, resolve, type OptionDef, type Sources } from './options
 import { LOG_LEVELS } from './manager.ts';
 import { managerAuthOf, managerUrlOf, readManagerCa } from './connection.ts';
 import { KAFKA_OPTIONS, kafkaSettingsOf, type KafkaSettings } from './kafka.ts';
+import { METRICS_OPTIONS, metricsListenOf } from './metrics.ts';
+import type { MetricsListen } from '../metrics/server.ts';
 
 const s = (key: string, flag: string, env: string[], describe: string, extra: Partial<OptionDef> = {}): OptionDef => ({
   key,
@@ -46,6 +48,7 @@ export const WORKER_OPTIONS: readonly OptionDef[] = [
   { key: 'report_spool_max', flag: 'report-spool-max', env: ['NEBULA_REPORT_SPOOL_MAX'], type: 'int', min: 1, max: 1_000_000, default: 1000, describe: 'most reports kept on the device while they cannot be sent (the oldest are dropped first)' },
   { key: 'reporting_fail_hard', flag: 'reporting-fail-hard', env: ['REPORTING_FAIL_HARD'], type: 'bool', default: true, describe: 'end the worker when the reporting transport cannot be set up at start (sending failures are spooled, never fatal)' },
   ...KAFKA_OPTIONS,
+  ...METRICS_OPTIONS,
 ];
 
 export interface RegistryCredentials {
@@ -74,6 +77,8 @@ export interface WorkerConfig {
   /** The device's name in reports. */
   deviceName: string;
   reporting: ReportingConfig;
+  /** Set: serve Prometheus metrics there (GET /metrics). */
+  metrics?: MetricsListen;
 }
 
 export interface ReportingConfig {
@@ -131,6 +136,8 @@ export function loadWorkerConfig(flags: Record<string, unknown>, env: NodeJS.Pro
     throw new ConfigError('kafka_bootstrap_servers', 'is required when reports travel over Kafka (--report-transport kafka)');
   }
 
+  const metrics = metricsListenOf(v);
+
   return {
     deviceGroup,
     managerUrl,
@@ -148,5 +155,6 @@ export function loadWorkerConfig(flags: Record<string, unknown>, env: NodeJS.Pro
     logLevel: v.log_level as WorkerConfig['logLevel'],
     deviceName,
     reporting: { transport, onUpdateOnly: Boolean(v.report_on_update_only), minIntervalSeconds: Number(v.report_min_interval), spoolMax: Number(v.report_spool_max), failHard: Boolean(v.reporting_fail_hard), kafka },
+    ...(metrics ? { metrics } : {}),
   };
 }
