@@ -56,6 +56,21 @@ export class BatchConsumer {
     return this.consumer?.assignments?.find((a) => a.topic === this.deps.settings.topic)?.partitions ?? [];
   }
 
+  /**
+   * Messages behind in each partition this reporter holds: the partition's high watermark
+   * minus the offset committed for it (what a restart would read from). Empty while no
+   * consumer or stream is up; rejects when Kafka does not answer.
+   */
+  async lag(): Promise<{ partition: number; lag: number }[]> {
+    const consumer = this.consumer;
+    const assigned = new Set(this.assignments());
+    if (consumer === null || this.stream === null || assigned.size === 0) return [];
+    const topic = this.deps.settings.topic;
+    const lags = (await consumer.getLag({ topics: [topic] })).get(topic) ?? [];
+    // A negative lag: a partition whose committed offset this stream does not know (yet).
+    return lags.flatMap((lag, partition) => (assigned.has(partition) && lag >= 0n ? [{ partition, lag: Number(lag) }] : []));
+  }
+
   /** next() stops waiting for more: it returns what is in hand, then null. */
   stop(): void {
     this.stopping.abort();

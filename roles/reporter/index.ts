@@ -20,6 +20,9 @@ import { describeStore, openStore } from '../../src/store/open.ts';
 import type { Store } from '../../src/store/types.ts';
 import { decodeBatch } from './batch.ts';
 import { BatchConsumer, type KafkaMessage } from './consumer.ts';
+import { ReporterMetrics } from './metrics.ts';
+import { instrumentStore } from '../../src/store/instrumented.ts';
+import { serveMetricsLogged } from '../../src/metrics/server.ts';
 
 export interface ReporterStats {
   batches: number;
@@ -52,13 +55,16 @@ export interface ReporterDeps {
   tuning?: Partial<ReporterConsumerTuning>;
   /** Called after batch number n (from 1) is stored and before its offsets are committed (fault tests). */
   afterStore?: (n: number) => void | Promise<void>;
+  /** Counts batches, messages, commits and store latency, and reads the lag (--metrics-port). */
+  metrics?: ReporterMetrics;
 }
 
 /** How often the reporter logs what it ingested (when it ingested anything). */
 const SUMMARY_EVERY_MS = 60_000;
 
 export function createReporter(deps: ReporterDeps): Reporter {
-  const { config, log, store, onFatal } = deps;
+  const { config, log, onFatal, metrics } = deps;
+  const store = metrics ? instrumentStore(deps.store, metrics.storeObserved) : deps.store;
   const clock = deps.clock ?? systemClock;
   // Unreadable TLS files are a ConfigError now, not a retry loop later.
   kafkaConnectionOptions(config.kafka);
@@ -74,6 +80,7 @@ export function createReporter(deps: ReporterDeps): Reporter {
     clock,
     ...(deps.tuning ? { tuning: deps.tuning } : {}),
   });
+  metrics?.watch({ topic: config.kafka.topic, lag: () => consumer.lag(), partitions: () => consumer.assignments(), log });
   const stopping = new AbortController();
   const retention = startRetention({ store, ttlSeconds: config.reportTtlSeconds, log, clock, onFatal });
 
@@ -135,6 +142,7 @@ export function createReporter(deps: ReporterDeps): Reporter {
     stats.inserted += result.inserted;
     stats.duplicates += result.duplicates;
     stats.malformed += malformed.length;
+    metrics?.stored(batch.length, { ...result, malformed: malformed.length });
     const line = { messages: batch.length, inserted: result.inserted, duplicates: result.duplicates, malformed: malformed.length };
     if (result.duplicates > 0) log.info(line, 'stored a batch of reports (reports read again were already stored)');
     else log.debug(line, 'stored a batch of reports');
@@ -158,7 +166,9 @@ export function createReporter(deps: ReporterDeps): Reporter {
       if (batch === null) return;
       if (!(await ingest(batch))) return;
       await deps.afterStore?.(stats.batches);
-      if (await consumer.commit(batch)) stats.committed++;
+      const committed = await consumer.commit(batch);
+      if (committed) stats.committed++;
+      metrics?.committed(committed);
       summarize();
     }
   };
@@ -220,9 +230,10 @@ export async function runReporter(config: ReporterConfig): Promise<void> {
     process.stderr.write(`nebula reporter: cannot open the store: ${(err as Error).message}\n`);
     process.exit(70);
   }
+  const metrics = config.metrics ? new ReporterMetrics() : undefined;
   let reporter: Reporter;
   try {
-    reporter = createReporter({ config, log, store, onFatal: fatal, ...(afterStore ? { afterStore } : {}) });
+    reporter = createReporter({ config, log, store, onFatal: fatal, ...(afterStore ? { afterStore } : {}), ...(metrics ? { metrics } : {}) });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`nebula: ${err.message}\n`);
@@ -234,8 +245,10 @@ export async function runReporter(config: ReporterConfig): Promise<void> {
     { brokers: config.kafka.brokers, topic: config.kafka.topic, group: config.groupId, batch_size: config.batchSize, batch_wait_ms: config.batchWaitMs, ...describeStore(config) },
     'nebula reporter started',
   );
+  const metricsServer = metrics && config.metrics ? await serveMetricsLogged(metrics.registry, config.metrics, log) : null;
   const stop = async (signal: string) => {
     log.info({ signal }, 'shutting down: finishing the batch in hand');
+    await metricsServer?.close();
     const force = setTimeout(() => {
       log.error('shutdown took over 15 s (Kafka unreachable?): exiting; uncommitted reports are read again at the next start');
       process.exit(1);

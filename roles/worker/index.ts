@@ -17,7 +17,7 @@ import { Reporting } from './reporting.ts';
 import { collectReport, CpuSampler, idsOfApplied } from './report.ts';
 import { HttpReportTransport } from '../../src/reports/http.ts';
 import type { ReportTransport } from '../../src/reports/transport.ts';
-import { serveMetrics, type MetricsServer } from '../../src/metrics/server.ts';
+import { serveMetricsLogged, type MetricsServer } from '../../src/metrics/server.ts';
 import { WorkerMetrics } from './metrics.ts';
 
 export interface Worker {
@@ -109,7 +109,7 @@ export function createWorker(deps: WorkerDeps): Worker {
   healthTimer.unref();
   reporting?.start();
   sync.start();
-  const metricsServer = listen(metrics, config, log);
+  const metricsServer = metrics && config.metrics ? serveMetricsLogged(metrics.registry, config.metrics, log) : Promise.resolve(null);
   return {
     state,
     engine,
@@ -130,19 +130,6 @@ export function createWorker(deps: WorkerDeps): Worker {
       client.close();
     },
   };
-}
-
-/** The metrics listener; one that cannot listen is logged, not fatal (the containers matter more). */
-async function listen(metrics: WorkerMetrics | null, config: WorkerConfig, log: Logger): Promise<MetricsServer | null> {
-  if (metrics === null || config.metrics === undefined) return null;
-  try {
-    const server = await serveMetrics(metrics.registry, config.metrics);
-    log.info({ host: server.address.host, port: server.address.port }, 'serving metrics at GET /metrics');
-    return server;
-  } catch (err) {
-    log.error({ err: (err as Error).message, host: config.metrics.host, port: config.metrics.port }, 'cannot serve metrics: running without them');
-    return null;
-  }
 }
 
 function makeReporting(

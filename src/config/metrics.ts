@@ -7,7 +7,7 @@ import type { OptionDef, Settings } from './options.ts';
 import type { MetricsListen } from '../metrics/server.ts';
 
 export const METRICS_OPTIONS: readonly OptionDef[] = [
-  { key: 'metrics_port', flag: 'metrics-port', env: ['NEBULA_METRICS_PORT'], type: 'int', min: 1, max: 65535, describe: 'serve Prometheus metrics at GET /metrics on this port (default: no metrics listener)' },
+  { key: 'metrics_port', flag: 'metrics-port', env: ['NEBULA_METRICS_PORT'], type: 'int', min: 0, max: 65535, describe: 'serve Prometheus metrics at GET /metrics on this port (0: any free port, told in the log; default: no metrics listener)' },
   { key: 'metrics_host', flag: 'metrics-host', env: ['NEBULA_METRICS_HOST'], type: 'string', default: '127.0.0.1', describe: 'address the metrics listener binds (it has no authentication: keep it local or firewalled)' },
 ];
 

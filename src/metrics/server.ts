@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { NebulaError } from '../errors.ts';
+import type { Logger } from '../log.ts';
 import { scrape } from './registry.ts';
 
 export interface MetricsListen {
@@ -77,4 +78,19 @@ export async function serveMetrics(registry: Registry, listen: MetricsListen): P
         server.closeAllConnections();
       }),
   };
+}
+
+/**
+ * serveMetrics, told in the log; a listener that cannot listen is logged, not thrown: the role
+ * runs on without its metrics (its containers or reports matter more), and the scraper sees it down.
+ */
+export async function serveMetricsLogged(registry: Registry, listen: MetricsListen, log: Logger): Promise<MetricsServer | null> {
+  try {
+    const server = await serveMetrics(registry, listen);
+    log.info({ host: server.address.host, port: server.address.port }, 'serving metrics at GET /metrics');
+    return server;
+  } catch (err) {
+    log.error({ err: (err as Error).message, host: listen.host, port: listen.port }, 'cannot serve metrics: running without them');
+    return null;
+  }
 }
