@@ -56,7 +56,7 @@ export function Login({ reason, onSignedIn }: { reason: unknown; onSignedIn: (cr
           </>
         ) : (
           <label>
-            Token
+            API token
             <input name="token" type="password" autoComplete="off" required value={token} onInput={(e) => setToken(e.currentTarget.value)} />
           </label>
         )}
