@@ -8,28 +8,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../../src/errors.ts';
+import { configFiles, settingOf } from '../helpers/config.ts';
 import { loadManagerConfig } from '../../src/config/manager.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const dir = mkdtempSync(join(tmpdir(), 'nebula-config-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
-
-let files = 0;
-function configFile(content: unknown): string {
-  const path = join(dir, `config-${++files}.json`);
-  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content));
-  return path;
-}
-
-function settingOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
-    return err.setting;
-  }
-  assert.fail('expected a ConfigError');
-}
+const { dir, configFile } = configFiles('nebula-config-');
 
 describe('loadManagerConfig', () => {
   test('defaults', () => {

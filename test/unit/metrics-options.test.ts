@@ -2,35 +2,15 @@
 // unless a port is given, 127.0.0.1 unless a host is; flags > env > file; bad values refused
 // with the setting named. And the worker's pure metric rules: restart reasons, objects behind.
 
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { ConfigError } from '../../src/errors.ts';
+import { configFiles, settingOf } from '../helpers/config.ts';
 import { loadWorkerConfig } from '../../src/config/worker.ts';
 import { loadReporterConfig } from '../../src/config/reporter.ts';
 import { objectsBehind, restartReasonOf } from '../../roles/worker/metrics.ts';
 import { app as appDoc } from '../helpers/diff-builders.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'nebula-metrics-options-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
-
-function configFile(content: unknown): string {
-  const path = join(dir, `config-${Math.random().toString(36).slice(2)}.json`);
-  writeFileSync(path, JSON.stringify(content));
-  return path;
-}
-
-function settingOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
-    return err.setting;
-  }
-  assert.fail('expected a ConfigError');
-}
+const { configFile } = configFiles('nebula-metrics-options-');
 
 const roles = {
   worker: (flags: Record<string, unknown>, env: NodeJS.ProcessEnv) => loadWorkerConfig(flags, { DEVICE_GROUP: 'pos-eu', NEBULA_MANAGER_URI: 'http://manager:8080', ...env }).metrics,
