@@ -3,7 +3,8 @@
 
 import { createContext, type ComponentChildren } from 'preact';
 import { useContext, useEffect, useRef, useState } from 'preact/hooks';
-import { ApiError, type Api } from './api.ts';
+import { ApiError, segment, type Api } from './api.ts';
+import { navigate } from './router.ts';
 import type { PortMapping } from './types.ts';
 
 export const ApiContext = createContext<Api | null>(null);
@@ -119,6 +120,43 @@ function ConfirmDialog({ request, close }: { request: ConfirmRequest; close: () 
         </button>
       </div>
     </dialog>
+  );
+}
+
+/** Delete, once confirmed: DELETE /<kind>/<name>, then back to the list. */
+export function DeleteButton(props: { confirm: (request: ConfirmRequest) => void; kind: 'apps' | 'device_groups'; name: string; what: string; message: string; back: string }) {
+  const api = useApi();
+  const ask = () =>
+    props.confirm({
+      title: `Delete ${props.what} ${props.name}?`,
+      message: props.message,
+      confirm: `Delete ${props.what}`,
+      danger: true,
+      run: async () => {
+        await api.call('DELETE', `/${props.kind}/${segment(props.name)}`);
+        navigate(props.back);
+      },
+    });
+  return (
+    <button type="button" class="danger" onClick={ask}>
+      Delete
+    </button>
+  );
+}
+
+/** A row of filters and its Apply button; the list below it is keyed by the filters applied. */
+export function FilterForm({ label, onApply, children }: { label: string; onApply: () => void; children: ComponentChildren }) {
+  const submit = (event: Event) => {
+    event.preventDefault();
+    onApply();
+  };
+  return (
+    <form class="filters" onSubmit={submit} aria-label={label}>
+      {children}
+      <button type="submit" class="primary">
+        Apply filters
+      </button>
+    </form>
   );
 }
 

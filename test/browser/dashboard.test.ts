@@ -7,7 +7,10 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import Fastify from 'fastify';
 import type { Browser, Page } from 'playwright-core';
+import type { ManagerContext } from '../../roles/manager/context.ts';
+import { dashboardRoutes } from '../../roles/manager/dashboard.ts';
 import { ADMIN_PASSWORD, ADMIN_TOKEN, ADMIN_USER, call, managerSuite, type TestManager } from '../helpers/manager.ts';
 import { currentIds, deviceReport, launchChromium, postReports } from './helpers.ts';
 
@@ -80,6 +83,24 @@ test('the dashboard is three public files: strict CSP, nosniff, ETags, hashed UR
   }
   // Public, and nothing in it: without credentials the data stays behind the API's 401.
   assert.equal((await fetch(`${m.url}/api/v2/devices`)).status, 401);
+});
+
+test('a dashboard that cannot be built answers 500 with the catalogued body, and is built again on the next request', async () => {
+  const app = Fastify();
+  let attempts = 0;
+  const log = { error: () => undefined } as unknown as ManagerContext['log'];
+  dashboardRoutes(app, { log } as ManagerContext, async () => {
+    if (++attempts === 1) throw new Error('web/main.tsx: syntax error');
+    return { 'index.html': '<script src="app.js"></script>', 'app.js': 'ok()', 'app.css': '' };
+  });
+  const failed = await app.inject('/ui/app.js');
+  assert.equal(failed.statusCode, 500);
+  assert.equal(failed.json().code, 'INTERNAL');
+  const index = await app.inject('/ui/');
+  assert.equal(index.statusCode, 200);
+  assert.match(index.body, /src="app\.js\?v=[\w-]{22}"/);
+  assert.equal(attempts, 2);
+  await app.close();
 });
 
 test('a wrong password shows the error and keeps the form', async (t) => {
@@ -191,6 +212,14 @@ test('create an app and a device group, stop and start the app, a device reports
   await page.getByRole('button', { name: 'Apply filters' }).click();
   await page.getByRole('row', { name: /till-2 pos/ }).waitFor();
   assert.equal(await page.getByRole('row', { name: /till-1/ }).count(), 0);
+
+  // Delete the app: gone from the list and from its group.
+  await page.goto(`${m.url}/ui/#/apps/web`);
+  await page.getByRole('button', { name: 'Delete', exact: true }).click();
+  await confirmWith(page, 'Delete app');
+  await page.getByRole('heading', { name: 'Apps', level: 1 }).waitFor();
+  await page.getByText('No app yet.').waitFor();
+  assert.deepEqual((await call(m.url, 'GET', '/api/v2/device_groups/pos')).body.apps, []);
 });
 
 test('the devices page pages through a group of 120 devices, 50 at a time, one server page per view', async (t) => {

@@ -29,25 +29,7 @@ WANT="--variant=minbase --include=$INCLUDE $SUITE $MIRROR"
 
 # 1. Tools.
 PACKAGES=(dpkg-dev lintian debootstrap systemd systemd-container qemu-user-static g++-aarch64-linux-gnu binutils-aarch64-linux-gnu)
-missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  if [[ $(id -u) != 0 ]]; then
-    echo "packaging: missing ${missing[*]}; run as root to install them" >&2
-    exit 1
-  fi
-  : >"$APT_LOG"
-  if ! apt_install "$APT_LOG" "${missing[@]}"; then
-    echo "packaging: apt-get install ${missing[*]} failed; last lines of $APT_LOG:" >&2
-    tail -n 25 "$APT_LOG" >&2
-    exit 1
-  fi
-  echo "packaging: installed ${missing[*]}"
-else
-  echo "packaging: ${PACKAGES[*]} already installed"
-fi
+apt_ensure packaging "$APT_LOG" "${PACKAGES[@]}"
 for tool in dpkg-deb lintian debootstrap systemd-analyze systemctl systemd-nspawn nsenter qemu-aarch64-static aarch64-linux-gnu-strip; do
   command -v "$tool" >/dev/null || { echo "packaging: $tool not found after install" >&2; exit 1; }
 done

@@ -3,8 +3,8 @@
 
 import { useState } from 'preact/hooks';
 import { segment, type Api } from '../api.ts';
-import { Fields, Loading, envVars, list, ports, useApi, useConfirm, useLoad, useNotice, yesNo, type ConfirmRequest } from '../components.tsx';
-import { href, navigate } from '../router.ts';
+import { DeleteButton, Fields, Loading, envVars, list, ports, useApi, useConfirm, useLoad, useNotice, yesNo, type ConfirmRequest } from '../components.tsx';
+import { href } from '../router.ts';
 import type { App, PortMapping } from '../types.ts';
 import { AppTable } from './groups.tsx';
 
@@ -222,24 +222,14 @@ export function AppPage({ name }: { name: string }) {
               {ACTIONS[action].label}
             </button>
           ))}
-          <button
-            type="button"
-            class="danger"
-            onClick={() =>
-              confirm({
-                title: `Delete app ${name}?`,
-                message: 'It is removed from every device group that lists it, and their devices stop it.',
-                confirm: 'Delete app',
-                danger: true,
-                run: async () => {
-                  await api.call('DELETE', `/apps/${segment(name)}`);
-                  navigate(href('apps'));
-                },
-              })
-            }
-          >
-            Delete
-          </button>
+          <DeleteButton
+            confirm={confirm}
+            kind="apps"
+            name={name}
+            what="app"
+            message="It is removed from every device group that lists it, and their devices stop it."
+            back={href('apps')}
+          />
         </div>
       </div>
       {notice}

@@ -3,7 +3,7 @@
 
 import { useState } from 'preact/hooks';
 import { query, segment } from '../api.ts';
-import { Badge, Fields, Loading, Pager, ago, formatTime, useCursors, useLoad } from '../components.tsx';
+import { Badge, Fields, FilterForm, Loading, Pager, ago, formatTime, useCursors, useLoad } from '../components.tsx';
 import { href, hrefWith, navigate, type Route } from '../router.ts';
 import type { AppState, Device, DevicePage } from '../types.ts';
 
@@ -17,15 +17,14 @@ export function DevicesPage({ route }: { route: Route }) {
   const [statusInput, setStatusInput] = useState(status);
   const [sizeInput, setSizeInput] = useState(size);
 
-  function apply(event: Event) {
-    event.preventDefault();
+  function apply() {
     navigate(hrefWith({ device_group: groupInput.trim(), behind: statusInput, page_size: sizeInput === '50' ? '' : sizeInput }, 'devices'));
   }
 
   return (
     <section aria-labelledby="devices-title">
       <h1 id="devices-title">Devices</h1>
-      <form class="filters" onSubmit={apply} aria-label="Device filters">
+      <FilterForm label="Device filters" onApply={apply}>
         <label>
           Device group
           <input name="device_group" value={groupInput} placeholder="all groups" onInput={(e) => setGroupInput(e.currentTarget.value)} />
@@ -46,10 +45,7 @@ export function DevicesPage({ route }: { route: Route }) {
             ))}
           </select>
         </label>
-        <button type="submit" class="primary">
-          Apply filters
-        </button>
-      </form>
+      </FilterForm>
       <DeviceList key={`${group}|${status}|${size}`} group={group} status={status} size={size} />
     </section>
   );

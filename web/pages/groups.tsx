@@ -2,8 +2,8 @@
 
 import { useState } from 'preact/hooks';
 import { segment, type Api } from '../api.ts';
-import { Fields, Loading, list, useApi, useConfirm, useLoad, useNotice, type ConfirmRequest } from '../components.tsx';
-import { href, hrefWith, navigate } from '../router.ts';
+import { DeleteButton, Fields, Loading, list, useApi, useConfirm, useLoad, useNotice, type ConfirmRequest } from '../components.tsx';
+import { href, hrefWith } from '../router.ts';
 import type { App, CronJob, DeviceGroup } from '../types.ts';
 
 function pruneAll(api: Api, done: (text: string) => void): ConfirmRequest {
@@ -221,24 +221,14 @@ export function GroupPage({ name }: { name: string }) {
               <button type="button" class="danger" onClick={() => confirm(pruneGroup(api, loaded.data!.group, done))}>
                 Prune
               </button>
-              <button
-                type="button"
-                class="danger"
-                onClick={() =>
-                  confirm({
-                    title: `Delete device group ${name}?`,
-                    message: 'Its devices keep what they run until they are given another group; the apps and cron jobs are kept.',
-                    confirm: 'Delete device group',
-                    danger: true,
-                    run: async () => {
-                      await api.call('DELETE', `/device_groups/${segment(name)}`);
-                      navigate(href('groups'));
-                    },
-                  })
-                }
-              >
-                Delete
-              </button>
+              <DeleteButton
+                confirm={confirm}
+                kind="device_groups"
+                name={name}
+                what="device group"
+                message="Its devices keep what they run until they are given another group; the apps and cron jobs are kept."
+                back={href('groups')}
+              />
             </>
           ) : null}
         </div>

@@ -3,7 +3,7 @@
 
 import { useState } from 'preact/hooks';
 import { query } from '../api.ts';
-import { Loading, Pager, formatTime, useCursors, useLoad } from '../components.tsx';
+import { FilterForm, Loading, Pager, formatTime, useCursors, useLoad } from '../components.tsx';
 import { href, hrefWith, navigate, type Route } from '../router.ts';
 import type { ReportPage } from '../types.ts';
 import { AppBadge } from './devices.tsx';
@@ -23,15 +23,14 @@ export function ReportsPage({ route }: { route: Route }) {
   const [input, setInput] = useState(filters);
   const set = (key: keyof Filters) => (e: Event) => setInput({ ...input, [key]: (e.currentTarget as HTMLInputElement).value });
 
-  function apply(event: Event) {
-    event.preventDefault();
+  function apply() {
     navigate(hrefWith({ ...input, hostname: input.hostname.trim(), device_group: input.device_group.trim() }, 'reports'));
   }
 
   return (
     <section aria-labelledby="reports-title">
       <h1 id="reports-title">Reports</h1>
-      <form class="filters" onSubmit={apply} aria-label="Report filters">
+      <FilterForm label="Report filters" onApply={apply}>
         <label>
           Device
           <input name="hostname" value={input.hostname} placeholder="all devices" onInput={set('hostname')} />
@@ -52,10 +51,7 @@ export function ReportsPage({ route }: { route: Route }) {
             <option value="false">no</option>
           </select>
         </label>
-        <button type="submit" class="primary">
-          Apply filters
-        </button>
-      </form>
+      </FilterForm>
       <ReportList key={JSON.stringify(filters)} filters={filters} />
     </section>
   );
