@@ -52,6 +52,13 @@ const RETRY_BASE_MS = 5_000;
 const RETRY_CAP_MS = 5 * 60_000;
 const PORT_RETRIES = 5;
 
+/** Why a step that ran restarted a container (null: it restarted none); `replaced`: why the app's containers are replaced. */
+function restartOf(step: Step, replaced: RestartReason): RestartReason | null {
+  if (step.type === 'start') return 'stopped';
+  if (step.type === 'replace' || (step.type === 'remove' && step.reason === 'outdated')) return replaced;
+  return null;
+}
+
 /** Errors that are about the whole worker, not one app. */
 function isFatal(err: unknown): boolean {
   return err instanceof EngineUnavailableError || err instanceof StoreFatalError;
@@ -121,7 +128,7 @@ export class Executor {
       for (const step of steps) {
         if (this.deps.signal?.aborted) return; // stopping: the next start picks up from here
         await this.runStep(step);
-        const restart = step.type === 'start' ? 'stopped' : step.type === 'replace' || (step.type === 'remove' && step.reason === 'outdated') ? reason : null;
+        const restart = restartOf(step, reason);
         if (restart !== null) this.deps.restarted?.(app, restart);
       }
       this.recovered(app);

@@ -67,13 +67,9 @@ export function createWorker(deps: WorkerDeps): Worker {
   });
   const stopping = new AbortController();
   const host = deps.host ?? hostFacts();
-  let sync: SyncLoop | undefined;
-  let executor: Executor | undefined;
-  const metrics = config.metrics
-    ? new WorkerMetrics({ state, clock, lastFetchAt: () => sync?.lastFetchAt ?? null, appsFailed: () => executor?.failed().size ?? 0 })
-    : null;
+  const metrics = config.metrics ? new WorkerMetrics(state, clock) : null;
   const restarted = metrics ? { restarted: metrics.restarted } : {};
-  executor = new Executor({
+  const executor = new Executor({
     engine,
     registry,
     scheduler,
@@ -86,7 +82,7 @@ export function createWorker(deps: WorkerDeps): Worker {
     ...restarted,
   });
   const reporting = makeReporting(deps, client, executor, host, clock);
-  sync = new SyncLoop({
+  const sync = new SyncLoop({
     deviceGroup: config.deviceGroup,
     client,
     state,
@@ -109,6 +105,7 @@ export function createWorker(deps: WorkerDeps): Worker {
   healthTimer.unref();
   reporting?.start();
   sync.start();
+  metrics?.watch({ lastFetchAt: () => sync.lastFetchAt, appsFailed: () => executor.failed().size });
   const metricsServer = metrics && config.metrics ? serveMetricsLogged(metrics.registry, config.metrics, log) : Promise.resolve(null);
   return {
     state,

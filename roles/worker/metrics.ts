@@ -65,8 +65,6 @@ export function objectsBehind(applied: ConfigIds, desired: ConfigIds): number {
 }
 
 export interface WorkerMetricsSources {
-  state: WorkerState;
-  clock: Clock;
   /** When the group's config was last fetched (a 200 or a 304); null: not since the worker started. */
   lastFetchAt: () => number | null;
   /** Apps failed now (the executor's). */
@@ -81,17 +79,18 @@ function setIds(gauge: Gauge<'kind' | 'name'>, ids: ConfigIds): void {
 export class WorkerMetrics {
   readonly registry: Registry = newRegistry();
   private readonly restarts: Counter<'app' | 'reason'>;
+  private sources: WorkerMetricsSources | undefined;
 
-  constructor(sources: WorkerMetricsSources) {
-    const { state, clock } = sources;
+  constructor(state: WorkerState, clock: Clock) {
     const registers = [this.registry];
+    const sources = () => this.sources;
     const startedAt = clock.now();
     new Gauge({
       name: `${PREFIX}worker_sync_age_seconds`,
       help: "Seconds since the worker last fetched its device group's config from the manager (an answer, changed or not; since the worker started when none yet). A held long-poll counts once it returns: expect up to long_poll_wait",
       registers,
       collect() {
-        this.set((clock.now() - (sources.lastFetchAt() ?? startedAt)) / 1000);
+        this.set((clock.now() - (sources()?.lastFetchAt() ?? startedAt)) / 1000);
       },
     });
     // The three read the state once, in the first one's collect (the registry takes each
@@ -127,7 +126,7 @@ export class WorkerMetrics {
       help: 'Apps the worker cannot apply now (retried with backoff; their reasons are in the reports)',
       registers,
       collect() {
-        this.set(sources.appsFailed());
+        this.set(sources()?.appsFailed() ?? 0);
       },
     });
     this.restarts = new Counter({
@@ -153,6 +152,11 @@ export class WorkerMetrics {
         this.inc(state.spoolDropped());
       },
     });
+  }
+
+  /** What the gauges read, once the worker has built its sync loop and executor. */
+  watch(sources: WorkerMetricsSources): void {
+    this.sources = sources;
   }
 
   /** For the executor and the health monitor: `count` restarts of `app`'s containers. */
