@@ -1,4 +1,5 @@
-// The web dashboard (web/): three public static files under /ui/, and / sends there.
+// The web dashboard (web/): three public static files under /ui/. GET / stays a 404, as in
+// Nebula 2.7 (clients probe it); /ui sends to /ui/.
 //
 // The files hold no data and no secret: the page asks the authenticated admin API for
 // everything, with the credentials the user typed (kept in the tab's sessionStorage, sent as
@@ -15,13 +16,16 @@
 // the next request.
 
 import { createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema } from 'fastify';
 import { NebulaError } from '../../src/errors.ts';
 import type { ManagerContext } from './context.ts';
 import { loadDashboardAssets, type DashboardAssets } from './dashboard-assets.ts';
 import { PUBLIC } from './routes/common.ts';
 
 export const DASHBOARD_PATH = '/ui/';
+
+/** Public, and left out of the API's OpenAPI document (@fastify/swagger reads schema.hide). */
+const STATIC = { ...PUBLIC, schema: { hide: true } as FastifySchema };
 
 const SECURITY_HEADERS = {
   'content-security-policy':
@@ -84,9 +88,8 @@ export function dashboardRoutes(app: FastifyInstance, ctx: ManagerContext, load:
     return reply.type(file.type).send(file.body);
   }
 
-  app.get('/', PUBLIC, async (_request, reply) => reply.redirect(DASHBOARD_PATH));
-  app.get('/ui', PUBLIC, async (_request, reply) => reply.redirect(DASHBOARD_PATH, 301));
-  app.get(DASHBOARD_PATH, PUBLIC, (request, reply) => serve('index.html', request, reply));
-  app.get(`${DASHBOARD_PATH}app.js`, PUBLIC, (request, reply) => serve('app.js', request, reply));
-  app.get(`${DASHBOARD_PATH}app.css`, PUBLIC, (request, reply) => serve('app.css', request, reply));
+  app.get('/ui', STATIC, async (_request, reply) => reply.redirect(DASHBOARD_PATH, 301));
+  app.get(DASHBOARD_PATH, STATIC, (request, reply) => serve('index.html', request, reply));
+  app.get(`${DASHBOARD_PATH}app.js`, STATIC, (request, reply) => serve('app.js', request, reply));
+  app.get(`${DASHBOARD_PATH}app.css`, STATIC, (request, reply) => serve('app.css', request, reply));
 }

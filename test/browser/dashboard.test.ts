@@ -43,7 +43,7 @@ async function newPage(t: { after: (fn: () => Promise<void>) => void }): Promise
 }
 
 async function signIn(page: Page, password = ADMIN_PASSWORD): Promise<void> {
-  await page.goto(`${m.url}/`);
+  await page.goto(`${m.url}/ui`);
   await page.getByLabel('User name', { exact: true }).fill(ADMIN_USER);
   await page.getByLabel('Password', { exact: true }).fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
@@ -59,10 +59,10 @@ async function confirmWith(page: Page, button: string): Promise<void> {
 const nav = (page: Page, name: string) => page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true }).click();
 const status = (page: Page, text: string) => page.getByRole('status').filter({ hasText: text }).waitFor();
 
-test('the dashboard is three public files: strict CSP, nosniff, ETags, hashed URLs cached for good; / leads to it', async () => {
-  const root = await fetch(`${m.url}/`, { redirect: 'manual' });
-  assert.equal(root.status, 302);
-  assert.equal(root.headers.get('location'), '/ui/');
+test('the dashboard is three public files: strict CSP, nosniff, ETags, hashed URLs cached for good; /ui leads to it', async () => {
+  const short = await fetch(`${m.url}/ui`, { redirect: 'manual' });
+  assert.equal(short.status, 301);
+  assert.equal(short.headers.get('location'), '/ui/');
   const index = await fetch(`${m.url}/ui/`);
   assert.equal(index.status, 200);
   assert.equal(index.headers.get('content-type'), 'text/html; charset=utf-8');

@@ -55,7 +55,7 @@ try {
   const browser = await launchChromium();
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 760 }, deviceScaleFactor: 1 });
-    await page.goto(`${manager.url}/`);
+    await page.goto(`${manager.url}/ui/`);
     await page.getByLabel('User name', { exact: true }).fill(ADMIN_USER);
     await page.getByLabel('Password', { exact: true }).fill(ADMIN_PASSWORD);
     await page.getByRole('button', { name: 'Sign in' }).click();
