@@ -125,7 +125,7 @@ test('create an app and a device group, stop and start the app, a device reports
   await page.getByLabel('Name', { exact: true }).fill('web');
   await page.getByLabel('Docker image').fill('127.0.0.1:5000/busybox:1');
   await page.getByLabel('Ports (host:container)').fill('81:80');
-  await page.getByLabel('Environment variables (one KEY=value per line)').fill('GREETING=hello=world');
+  await page.getByLabel('Environment variables').fill('GREETING=hello=world');
   await page.getByRole('button', { name: 'Create app' }).click();
   await confirmWith(page, 'Create app');
   await status(page, 'App web created');

@@ -128,12 +128,12 @@ function NewApp({ confirm, done }: { confirm: (request: ConfirmRequest) => void;
           <input name="containers_count" type="number" min="0" step="any" required value={f.count} onInput={set('count')} />
         </label>
         <label>
-          Environment variables (one KEY=value per line)
-          <textarea name="env_vars" rows={3} value={f.env} onInput={set('env')} />
+          Environment variables
+          <textarea name="env_vars" rows={3} placeholder="KEY=value, one per line" value={f.env} onInput={set('env')} />
         </label>
         <label>
-          Volumes (one host:container per line)
-          <textarea name="volumes" rows={3} value={f.volumes} onInput={set('volumes')} />
+          Volumes
+          <textarea name="volumes" rows={3} placeholder="/host/path:/container/path, one per line" value={f.volumes} onInput={set('volumes')} />
         </label>
         <label>
           Devices

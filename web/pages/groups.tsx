@@ -103,11 +103,13 @@ export function GroupsPage() {
                     </td>
                     <td>{g.device_group_id}</td>
                     <td>{g.prune_id}</td>
-                    <td class="actions">
-                      <a href={hrefWith({ device_group: g.device_group }, 'devices')}>Devices</a>
-                      <button type="button" aria-label={`Prune ${g.device_group}`} onClick={() => confirm(pruneGroup(api, g, done))}>
-                        Prune
-                      </button>
+                    <td>
+                      <div class="row-actions">
+                        <a href={hrefWith({ device_group: g.device_group }, 'devices')}>Devices</a>
+                        <button type="button" aria-label={`Prune ${g.device_group}`} onClick={() => confirm(pruneGroup(api, g, done))}>
+                          Prune
+                        </button>
+                      </div>
                     </td>
                   </tr>
                 ))}
