@@ -30,6 +30,12 @@ export class HealthMonitor {
   private readonly restarts = new Map<string, Restarts>();
   /** The engine's restart count of each app container when last inspected. */
   private readonly engineRestarts = new Map<string, number>();
+  /**
+   * The containers the first pass listed (null before it): their restarts before they were
+   * first inspected predate this worker and are not counted. Any later container is new, its
+   * count starts at 0.
+   */
+  private preexisting: Set<string> | null = null;
 
   constructor(deps: HealthDeps) {
     this.deps = deps;
@@ -43,7 +49,9 @@ export class HealthMonitor {
     const restarted: string[] = [];
     const seen = new Set<string>();
     const listed = new Set<string>();
-    for (const c of await engine.listNebula('app')) {
+    const containers = await engine.listNebula('app');
+    this.preexisting ??= new Set(containers.map((c) => c.id));
+    for (const c of containers) {
       listed.add(c.id);
       if (c.state !== 'running') continue;
       seen.add(c.id);
@@ -74,14 +82,15 @@ export class HealthMonitor {
     }
     for (const id of this.restarts.keys()) if (!seen.has(id)) this.restarts.delete(id);
     for (const id of this.engineRestarts.keys()) if (!listed.has(id)) this.engineRestarts.delete(id);
+    for (const id of this.preexisting) if (!listed.has(id)) this.preexisting.delete(id);
     return restarted;
   }
 
-  /** The engine's restarts of a container since it was last inspected (none the first time: they predate this worker). */
+  /** The engine's restarts of a container since it was last inspected, or since it was made. */
   private noticeEngineRestarts(id: string, app: string, restartCount: number): void {
-    const before = this.engineRestarts.get(id);
+    const before = this.engineRestarts.get(id) ?? (this.preexisting?.has(id) ? restartCount : 0);
     this.engineRestarts.set(id, restartCount);
-    if (before !== undefined && restartCount > before) this.deps.restarted?.(app, 'crashed', restartCount - before);
+    if (restartCount > before) this.deps.restarted?.(app, 'crashed', restartCount - before);
   }
 }
 
