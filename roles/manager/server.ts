@@ -20,6 +20,9 @@ import { V2 } from './routes/common.ts';
 import { reportRoutes } from './routes/reports.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { dashboardRoutes } from './dashboard.ts';
+import { openApiRoutes, registerOpenApi } from './openapi.ts';
+import { bodyValue, type JsonSchema } from '../../src/model/schema.ts';
+import { SchemaChecker } from '../../src/model/schema-checker.ts';
 import { clientError, expectationFailed, frameworkError, refuseWithoutHost } from './protocol-errors.ts';
 import { AuthThrottledError, heapShedBytes, retryAfterSeconds } from './overload.ts';
 
@@ -234,14 +237,40 @@ export function buildServer(ctx: ManagerContext, options: ServerOptions = {}): F
 
   app.setNotFoundHandler((_request, reply) => sendError(reply, new NebulaError('ROUTE_NOT_FOUND')));
 
-  statusRoutes(app, ctx);
-  metricsRoutes(app, ctx);
-  reportRoutes(app, ctx);
-  appRoutes(app, ctx);
-  deviceGroupRoutes(app, ctx);
-  cronJobRoutes(app, ctx);
-  userRoutes(app, ctx);
-  userGroupRoutes(app, ctx);
-  dashboardRoutes(app, ctx);
+  // Requests are checked against the routes' JSON Schemas (after authentication: onRequest
+  // runs first), a refusal told with its catalogued error (src/model/schema.ts). A body left
+  // out (or null) is checked, and handed on, as {}.
+  const checker = new SchemaChecker();
+  app.setValidatorCompiler(({ schema, httpPart }) => {
+    const checked = schema as JsonSchema;
+    const isBody = httpPart === 'body' && checked['x-errors'] === 'body';
+    checker.validator(checked); // compiled now: a schema Ajv refuses stops the start
+    return (data: unknown) => {
+      const value = isBody ? bodyValue(data) : data;
+      const error = checker.refusal(checked, value);
+      if (error !== null) return { error };
+      return value === data ? true : { value };
+    };
+  });
+  // Replies are written as they always were (JSON.stringify), whatever a response schema
+  // says: response schemas document, they never drop or reorder a field (ETags hash the bytes).
+  app.setSerializerCompiler(() => (data: unknown) => JSON.stringify(data));
+
+  // The OpenAPI document collects the routes as they are declared: registered first, and the
+  // routes in a plugin loaded after it. A route declared outside that plugin is not in it.
+  registerOpenApi(app);
+  app.register(async (api) => {
+    statusRoutes(api, ctx);
+    metricsRoutes(api, ctx);
+    reportRoutes(api, ctx);
+    appRoutes(api, ctx);
+    deviceGroupRoutes(api, ctx);
+    cronJobRoutes(api, ctx);
+    userRoutes(api, ctx);
+    userGroupRoutes(api, ctx);
+    dashboardRoutes(api, ctx);
+    openApiRoutes(api);
+  });
   return app;
 }
+

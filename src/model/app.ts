@@ -1,19 +1,8 @@
 // Apps: long-running containers. Defaults, validation and the document shape (pure).
 
-import { NebulaError } from '../errors.ts';
-import { checkBool, checkStringList, orderKeys, patchFromBody, pickValid, type JsonObject } from './validate.ts';
-import {
-  checkContainersPer,
-  checkDockerImage,
-  checkEnvVars,
-  checkNetworks,
-  checkPorts,
-  missing,
-  withoutNulls,
-  type ContainersPer,
-  type EnvVars,
-  type PortMapping,
-} from './fields.ts';
+import { orderKeys, OBJECT_NAME_SCHEMA, type JsonObject } from './validate.ts';
+import { BOOL, CONTAINERS_PER, CONTAINER_FIELDS, PORTS, pickFields, type ContainersPer, type EnvVars, type PortMapping } from './fields.ts';
+import { documentSchema, fullBody, patchBody, type JsonSchema } from './schema.ts';
 
 export interface AppFields {
   starting_ports: PortMapping[];
@@ -48,18 +37,30 @@ export const APP_FIELDS = [
 
 const READ_ONLY = ['app_id', 'app_name'];
 
-const checkers = {
-  starting_ports: checkPorts,
-  containers_per: checkContainersPer,
-  env_vars: checkEnvVars,
-  docker_image: checkDockerImage,
-  running: checkBool,
-  networks: checkNetworks,
-  volumes: (f: string, v: unknown) => checkStringList(f, v),
-  devices: (f: string, v: unknown) => checkStringList(f, v),
-  privileged: checkBool,
-  rolling_restart: checkBool,
-};
+/** Each field's schema, in the order the API checks them. */
+const FIELD_SCHEMAS = {
+  starting_ports: PORTS,
+  containers_per: CONTAINERS_PER,
+  ...CONTAINER_FIELDS,
+  rolling_restart: BOOL,
+} satisfies Record<keyof AppFields, JsonSchema>;
+
+/**
+ * Create (POST /apps/<name>) and full replace (POST /apps/<name>/update). As in the
+ * original, fields left out (or null) take their defaults, and keys that are no app field
+ * are ignored, as the original ignored them on these two calls.
+ */
+export const APP_BODY: JsonSchema = fullBody(
+  FIELD_SCHEMAS,
+  ['docker_image'],
+  'An app; fields left out or null take their defaults (a full replace resets env_vars to []). Other keys are ignored.',
+);
+
+/** Partial update (PUT/PATCH /apps/<name>/update): only the app's own fields, at least one. */
+export const APP_PATCH: JsonSchema = patchBody(FIELD_SCHEMAS, READ_ONLY, 'The fields to change; names and app_id are managed by Nebula.');
+
+/** An app as stored and answered (update-style replies add its _id). */
+export const APP_DOC: JsonSchema = documentSchema('app_id', 'Bumped by every change: devices apply an app only when it grew.', ['app_name', OBJECT_NAME_SCHEMA], FIELD_SCHEMAS);
 
 function defaults(): Omit<AppFields, 'docker_image'> {
   return {
@@ -75,23 +76,16 @@ function defaults(): Omit<AppFields, 'docker_image'> {
   };
 }
 
-/**
- * A full set of fields from a create (POST /apps/<name>) or a full replace (POST
- * /apps/<name>/update) body. As in the original, fields left out take their defaults, and
- * a full replace resets env_vars to [] (its SDK tests assert that quirk); keys that are no
- * app field are ignored, as the original ignored them on these two calls.
- */
-export function appFieldsFromBody(body: JsonObject, mode: 'create' | 'replace'): AppFields {
-  const given = withoutNulls(body);
-  const absent = missing(given, ['docker_image']);
-  if (absent.length > 0) throw new NebulaError('MISSING_PARAMETERS', { missing_parameters: absent });
-  const fields = { ...defaults(), ...(mode === 'replace' ? { env_vars: [] as EnvVars } : {}), ...pickValid<AppFields>(given, checkers) };
+/** A full set of fields from a checked create or full-replace body (APP_BODY): a full replace resets env_vars to [] (the original's SDK tests assert that quirk). */
+export function appFields(body: JsonObject, mode: 'create' | 'replace'): AppFields {
+  const given = pickFields<AppFields>(body, APP_FIELDS, true);
+  const fields = { ...defaults(), ...(mode === 'replace' ? { env_vars: [] as EnvVars } : {}), ...given };
   return orderApp(fields as AppFields);
 }
 
-/** The fields a partial update (PUT/PATCH /apps/<name>/update) sets. */
-export function appPatchFromBody(body: JsonObject): Partial<AppFields> {
-  return patchFromBody<AppFields>(body, APP_FIELDS, READ_ONLY, checkers);
+/** The fields a checked partial update (APP_PATCH) sets. */
+export function appPatch(body: JsonObject): Partial<AppFields> {
+  return pickFields<AppFields>(body, APP_FIELDS, false);
 }
 
 const APP_ORDER = ['app_id', 'app_name', ...APP_FIELDS];

@@ -3,8 +3,9 @@
 
 import { CronExpressionParser } from 'cron-parser';
 import { NebulaError } from '../errors.ts';
-import { checkBool, checkStringList, patchFromBody, pickValid, type JsonObject } from './validate.ts';
-import { checkDockerImage, checkEnvVars, checkNetworks, missing, withoutNulls } from './fields.ts';
+import { OBJECT_NAME_SCHEMA, type JsonObject } from './validate.ts';
+import { CONTAINER_FIELDS, pickFields } from './fields.ts';
+import { defineFormat, defineRefusals, documentSchema, fullBody, patchBody, type JsonSchema } from './schema.ts';
 import { CRON_JOB_FIELDS, orderCronJob, type CronJobDoc, type CronJobFields } from './cronJobDoc.ts';
 
 export { CRON_JOB_FIELDS, orderCronJob, type CronJobDoc, type CronJobFields } from './cronJobDoc.ts';
@@ -27,21 +28,34 @@ export function isValidSchedule(schedule: string): boolean {
   }
 }
 
-function checkSchedule(_field: string, value: unknown): string {
-  if (typeof value !== 'string' || !isValidSchedule(value)) throw new NebulaError('INVALID_SCHEDULE');
-  return value.trim();
-}
+defineFormat('cron', isValidSchedule);
+defineRefusals({ schedule: () => new NebulaError('INVALID_SCHEDULE') });
 
-const checkers = {
-  schedule: checkSchedule,
-  env_vars: checkEnvVars,
-  docker_image: checkDockerImage,
-  running: checkBool,
-  networks: checkNetworks,
-  volumes: (f: string, v: unknown) => checkStringList(f, v),
-  devices: (f: string, v: unknown) => checkStringList(f, v),
-  privileged: checkBool,
-};
+/** Each field's schema, in the order the API checks them. */
+const FIELD_SCHEMAS = {
+  schedule: {
+    type: 'string',
+    format: 'cron',
+    description: 'When to start the container: 5 cron fields (minute hour day month weekday), an optional leading seconds field, or @hourly, @daily, @weekly, @monthly, @yearly (@annually), @midnight. Spaces around it are trimmed.',
+    examples: ['*/5 * * * *'],
+    'x-errors': 'schedule',
+  },
+  ...CONTAINER_FIELDS,
+} satisfies Record<keyof CronJobFields, JsonSchema>;
+
+// The original answered a full replace without a required key with `true`, a create with the list.
+const bodySchema = (missing: 'list' | 'flag', description: string): JsonSchema => fullBody(FIELD_SCHEMAS, ['docker_image', 'schedule'], description, missing);
+
+/** Create (POST /cron_jobs/<name>): fields left out or null take their defaults; other keys are ignored. */
+export const CRON_JOB_CREATE: JsonSchema = bodySchema('list', 'A cron job; fields left out or null take their defaults. Other keys are ignored.');
+/** Full replace (POST /cron_jobs/<name>/update). */
+export const CRON_JOB_REPLACE: JsonSchema = bodySchema('flag', 'The whole cron job; fields left out or null take their defaults. Other keys are ignored.');
+
+/** Partial update (PUT/PATCH /cron_jobs/<name>/update). */
+export const CRON_JOB_PATCH: JsonSchema = patchBody(FIELD_SCHEMAS, READ_ONLY, 'The fields to change; names and cron_job_id are managed by Nebula.');
+
+/** A cron job as stored and answered (update-style replies add its _id). */
+export const CRON_JOB_DOC: JsonSchema = documentSchema('cron_job_id', 'Bumped by every change.', ['cron_job_name', OBJECT_NAME_SCHEMA], FIELD_SCHEMAS);
 
 /**
  * Defaults for create and full replace. The original stored `networks: []` on create, which
@@ -51,19 +65,17 @@ function defaults(): Omit<CronJobFields, 'docker_image' | 'schedule'> {
   return { env_vars: {}, running: true, networks: ['nebula', 'bridge'], volumes: [], devices: [], privileged: false };
 }
 
-/** A full set of fields from a create or a full-replace (POST .../update) body. */
-export function cronJobFieldsFromBody(body: JsonObject, mode: 'create' | 'replace'): CronJobFields {
-  const given = withoutNulls(body);
-  const absent = missing(given, ['docker_image', 'schedule']);
-  if (absent.length > 0) {
-    // The original answered a full replace without a required key with `true`, a create with the list.
-    throw new NebulaError('MISSING_PARAMETERS', { missing_parameters: mode === 'create' ? absent : true, missing: absent });
-  }
-  return orderCronJob({ ...defaults(), ...pickValid<CronJobFields>(given, checkers) } as CronJobFields);
+/** A full set of fields from a checked create or full-replace body; the schedule trimmed. */
+export function cronJobFields(body: JsonObject): CronJobFields {
+  const fields = { ...defaults(), ...pickFields<CronJobFields>(body, CRON_JOB_FIELDS, true) } as CronJobFields;
+  return orderCronJob({ ...fields, schedule: fields.schedule.trim() });
 }
 
-export function cronJobPatchFromBody(body: JsonObject): Partial<CronJobFields> {
-  return patchFromBody<CronJobFields>(body, CRON_JOB_FIELDS, READ_ONLY, checkers);
+/** The fields a checked partial update sets; the schedule trimmed. */
+export function cronJobPatch(body: JsonObject): Partial<CronJobFields> {
+  const set = pickFields<CronJobFields>(body, CRON_JOB_FIELDS, false);
+  if (set.schedule !== undefined) set.schedule = set.schedule.trim();
+  return set;
 }
 
 export function newCronJob(name: string, fields: CronJobFields): CronJobDoc {

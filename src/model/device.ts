@@ -2,7 +2,8 @@
 // the manager's current config for its group, saying whether it is behind and why (pure).
 
 import type { Info } from './info.ts';
-import { badQuery, singleQuery, type AppStateName, type ConfigIds, type DeviceQuery, type DeviceRecord } from './report.ts';
+import type { JsonSchema } from './schema.ts';
+import { APP_STATE, CONFIG_IDS, querySchema, type AppStateName, type ConfigIds, type DeviceQuery, type DeviceRecord } from './report.ts';
 
 export interface FailingApp {
   app: string;
@@ -140,30 +141,78 @@ export interface DeviceListQuery {
   behind?: boolean;
 }
 
-/** Parses GET /devices' query: page_size (1-1000, default 100), last_id, device_group, behind. */
-export function parseDeviceQuery(query: Record<string, unknown>): DeviceListQuery {
+/** GET /devices' query, checked by DEVICE_QUERY. */
+export const DEVICE_QUERY = querySchema(
+  {
+    page_size: {
+      pattern: `^(?=\\d{1,7}$)0*([1-9]\\d{0,2}|1000)$`,
+      description: `Devices per page: 1 to ${MAX_DEVICE_PAGE_SIZE} (default ${DEVICE_PAGE_SIZE}).`,
+      reason: `must be an integer from 1 to ${MAX_DEVICE_PAGE_SIZE}`,
+    },
+    last_id: { minLength: 1, maxLength: 255, description: 'The last_id (a hostname) of the previous page.', reason: 'must be the last_id (a hostname) of a previous page' },
+    device_group: { minLength: 1, maxLength: 64, reason: 'must be a device group name' },
+    behind: { enum: ['true', 'True', 'false', 'False'], description: 'Only devices behind (true) or up to date (false), among those of the page.', reason: 'must be true or false' },
+  },
+  'device-query',
+);
+
+/** Parses GET /devices' query (checked by DEVICE_QUERY): page_size (1-1000, default 100), last_id, device_group, behind. */
+export function deviceQuery(query: Record<string, string | undefined>): DeviceListQuery {
   const out: DeviceListQuery = { store: { pageSize: DEVICE_PAGE_SIZE } };
-  const size = singleQuery(query, 'page_size');
-  if (size !== undefined) {
-    const n = /^\d{1,7}$/.test(size) ? Number(size) : NaN;
-    if (!(n >= 1 && n <= MAX_DEVICE_PAGE_SIZE)) throw badQuery('page_size', `must be an integer from 1 to ${MAX_DEVICE_PAGE_SIZE}`);
-    out.store.pageSize = n;
-  }
-  const lastId = singleQuery(query, 'last_id');
-  if (lastId !== undefined) {
-    if (lastId.length === 0 || lastId.length > 255) throw badQuery('last_id', 'must be the last_id (a hostname) of a previous page');
-    out.store.afterHostname = lastId;
-  }
-  const group = singleQuery(query, 'device_group');
-  if (group !== undefined) {
-    if (group.length === 0 || group.length > 64) throw badQuery('device_group', 'must be a device group name');
-    out.store.deviceGroup = group;
-  }
-  const behind = singleQuery(query, 'behind');
-  if (behind !== undefined) {
-    if (behind === 'true' || behind === 'True') out.behind = true;
-    else if (behind === 'false' || behind === 'False') out.behind = false;
-    else throw badQuery('behind', 'must be true or false');
-  }
+  if (query.page_size !== undefined) out.store.pageSize = Number(query.page_size);
+  if (query.last_id !== undefined) out.store.afterHostname = query.last_id;
+  if (query.device_group !== undefined) out.store.deviceGroup = query.device_group;
+  if (query.behind !== undefined) out.behind = query.behind === 'true' || query.behind === 'True';
   return out;
 }
+
+const NULLABLE_IDS: JsonSchema = { ...CONFIG_IDS, type: ['object', 'null'] };
+const COUNT = { type: 'integer', minimum: 0 } as const satisfies JsonSchema;
+
+/** A device as GET /devices and /devices/<hostname> answer it. */
+export const DEVICE_VIEW: JsonSchema = {
+  type: 'object',
+  properties: {
+    hostname: { type: 'string' },
+    device_group: { type: 'string' },
+    last_seen: { ...COUNT, description: 'report_creation_time of the latest report (Unix seconds).' },
+    received_at: { ...COUNT, description: 'When the store received it (Unix ms).' },
+    report_id: { type: ['string', 'null'] },
+    worker_version: { type: ['string', 'null'] },
+    applied: { ...NULLABLE_IDS, description: 'What the device has applied (null: it does not say).' },
+    desired: { ...NULLABLE_IDS, description: 'What the device was last told.' },
+    apps_state: { type: 'object', additionalProperties: APP_STATE },
+    last_error: {
+      type: ['object', 'null'],
+      properties: { at: { type: 'number' }, message: { type: 'string' }, app: { type: 'string' } },
+      required: ['at', 'message'],
+    },
+    spool_dropped: COUNT,
+    seconds_since_seen: { ...COUNT, description: 'Since the latest report was made, by the device\'s clock.' },
+    current: { ...NULLABLE_IDS, description: 'The group\'s current ids; null when the group does not exist.' },
+    behind: { type: 'boolean', description: 'True when behind_reasons is not empty.' },
+    behind_reasons: { type: 'array', items: { type: 'string' }, description: 'One line per difference.' },
+    failing_apps: {
+      type: 'array',
+      description: 'Apps that should run but do not run fully.',
+      items: {
+        type: 'object',
+        properties: {
+          app: { type: 'string' },
+          state: APP_STATE.properties!.state!,
+          reason: { type: 'string' },
+          running: COUNT,
+          desired: COUNT,
+          restarts: COUNT,
+        },
+        required: ['app', 'state', 'running', 'desired'],
+        additionalProperties: false,
+      },
+    },
+  },
+  required: [
+    'hostname', 'device_group', 'last_seen', 'received_at', 'report_id', 'worker_version', 'applied', 'desired', 'apps_state',
+    'last_error', 'spool_dropped', 'seconds_since_seen', 'current', 'behind', 'behind_reasons', 'failing_apps',
+  ],
+  additionalProperties: false,
+};

@@ -1,110 +1,146 @@
-// Field checkers shared by apps and cron jobs (both describe containers).
+// Field schemas shared by apps and cron jobs (both describe containers), and how a refusal
+// of each is told (the original's codes and bodies).
 
 import { NebulaError } from '../errors.ts';
-import { checkStringList, isObject } from './validate.ts';
+import { defineRefusals, type JsonSchema, type Refusal } from './schema.ts';
 
 export type PortMapping = number | Record<string, string | number>;
 export type EnvVars = Record<string, string | number | boolean> | [];
 export type ContainersPer = Partial<Record<'server' | 'instance' | 'cpu' | 'memory' | 'mem', number>>;
 
-function invalid(field: string, reason: string): NebulaError {
+export function invalid(field: string, reason: string): NebulaError {
   return new NebulaError('INVALID_PARAMETER', { [field]: reason }, `${field}: ${reason}`);
 }
 
-function portNumber(value: unknown): number | 'type' | 'range' {
-  let n: number;
-  if (typeof value === 'number') n = value;
-  else if (typeof value === 'string' && /^\s*-?\d+\s*$/.test(value)) n = Number(value);
-  else return 'type';
-  if (!Number.isInteger(n)) return 'type';
-  return n >= 1 && n <= 65535 ? n : 'range';
-}
+/** A port written as a string: an integer, spaces around allowed ("type" if not). */
+const PORT_STRING = '^\\s*-?\\d+\\s*$';
+/** ... and from 1 to 65535 ("range" if not). */
+const PORT_RANGE = '^\\s*0*([1-9]\\d{0,3}|[1-5]\\d{4}|6[0-4]\\d{3}|65[0-4]\\d{2}|655[0-2]\\d|6553[0-5])\\s*$';
+const PORT_TEXT: JsonSchema = { allOf: [{ pattern: PORT_STRING }, { pattern: PORT_RANGE, 'x-errors': 'port-range' }] };
 
 /**
  * `starting_ports`: ints, or {"host": "container"} objects, as in the original. Unlike the
  * original, booleans are not ports, a non-list is a 400 rather than a 500, and a wrong
  * element type is a 400 rather than a 403 (bad input, not a permission problem).
  */
-export function checkPorts(_field: string, value: unknown): PortMapping[] {
-  if (!Array.isArray(value) || value.length > 1024) throw new NebulaError('INVALID_PORT_TYPE');
-  for (const item of value) {
-    if (typeof item === 'number') {
-      const n = portNumber(item);
-      if (n === 'type') throw new NebulaError('INVALID_PORT_TYPE');
-      if (n === 'range') throw new NebulaError('INVALID_PORT');
-    } else if (isObject(item) && Object.keys(item).length > 0) {
-      for (const [host, container] of Object.entries(item)) {
-        for (const n of [portNumber(host), portNumber(container)]) {
-          if (n === 'type') throw new NebulaError('INVALID_PORT_TYPE');
-          if (n === 'range') throw new NebulaError('INVALID_PORT');
-        }
-      }
-    } else {
-      throw new NebulaError('INVALID_PORT_TYPE');
-    }
-  }
-  return value as PortMapping[];
-}
+export const PORTS: JsonSchema = {
+  type: 'array',
+  description: 'Host ports: 80 (same port in the container), or {"8080": "80"} (host: container); ports are 1-65535, as numbers or strings of digits.',
+  maxItems: 1024,
+  items: {
+    type: ['integer', 'object'],
+    minimum: 1,
+    maximum: 65535,
+    minProperties: 1,
+    propertyNames: PORT_TEXT,
+    additionalProperties: { type: ['integer', 'string'], minimum: 1, maximum: 65535, ...PORT_TEXT },
+  },
+  examples: [[80, { '8443': '443' }]],
+  'x-errors': 'ports',
+};
 
-const CONTAINERS_PER_KEYS = ['server', 'instance', 'cpu', 'memory', 'mem'] as const;
+const CONTAINERS_PER_KEYS = 'server, instance, cpu, memory or mem';
+const WHOLE = { type: 'integer', minimum: 1, maximum: 1_000_000 } as const satisfies JsonSchema;
+const FRACTION = { type: 'number', exclusiveMinimum: 0, maximum: 1_000_000 } as const satisfies JsonSchema;
 
 /** `containers_per`: exactly one of server/instance (count), cpu (per core), memory/mem (MB each). */
-export function checkContainersPer(field: string, value: unknown): ContainersPer {
-  if (!isObject(value)) throw invalid(field, 'must be an object such as {"server": 1}');
-  const entries = Object.entries(value);
-  const [entry] = entries;
-  if (entries.length !== 1 || entry === undefined) {
-    throw invalid(field, 'must have exactly one key: server, instance, cpu, memory or mem');
-  }
-  const [key, n] = entry;
-  if (!(CONTAINERS_PER_KEYS as readonly string[]).includes(key)) {
-    throw invalid(field, `unknown key "${key}": use server, instance, cpu, memory or mem`);
-  }
-  const whole = key === 'server' || key === 'instance';
-  if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0 || (whole && !Number.isInteger(n)) || n > 1_000_000) {
-    throw invalid(field, whole ? `${key} must be a whole number of at least 1` : `${key} must be a number above 0`);
-  }
-  return value as ContainersPer;
-}
+export const CONTAINERS_PER: JsonSchema = {
+  type: 'object',
+  description: 'How many containers per device: {"server": n} or {"instance": n}, {"cpu": n} per core, {"memory": MB} or {"mem": MB} each.',
+  minProperties: 1,
+  maxProperties: 1,
+  properties: { server: WHOLE, instance: WHOLE, cpu: FRACTION, memory: FRACTION, mem: FRACTION },
+  additionalProperties: false,
+  examples: [{ server: 1 }],
+  'x-errors': 'containers-per',
+};
 
 /** `env_vars`: {"NAME": value}; the original's POST update stores `[]`, which stays valid. */
-export function checkEnvVars(field: string, value: unknown): EnvVars {
-  if (Array.isArray(value) && value.length === 0) return [];
-  if (!isObject(value)) throw invalid(field, 'must be an object of NAME: value');
-  const entries = Object.entries(value);
-  if (entries.length > 1024) throw invalid(field, 'must have at most 1024 variables');
-  for (const [name, v] of entries) {
-    if (name.length === 0 || name.length > 1024 || name.includes('=') || name.includes('\0')) {
-      throw invalid(field, 'names must be non-empty and contain no "=" or NUL');
-    }
-    const ok = typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v));
-    if (!ok) throw invalid(field, `the value of ${name} must be a string, number or boolean`);
-  }
-  return value as EnvVars;
+export const ENV_VARS: JsonSchema = {
+  type: ['object', 'array'],
+  description: 'Environment variables {"NAME": value}; [] (what a full replace stores) means none.',
+  maxItems: 0,
+  maxProperties: 1024,
+  propertyNames: { minLength: 1, maxLength: 1024, pattern: '^[^=\\u0000]*$' },
+  additionalProperties: { type: ['string', 'number', 'boolean'] },
+  'x-errors': 'env-vars',
+};
+
+export const DOCKER_IMAGE: JsonSchema = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 512,
+  pattern: '^\\S*$',
+  examples: ['registry.example.com/pos/web:1.4'],
+  'x-errors': 'docker-image',
+};
+
+export const BOOL: JsonSchema = { type: 'boolean', 'x-errors': 'bool' };
+
+/** A list of non-empty strings (volumes, devices). */
+export function stringList(max: number, description: string): JsonSchema {
+  return { type: 'array', description, maxItems: max, items: { type: 'string', minLength: 1, maxLength: 4096 }, 'x-errors': `list-${max}` };
 }
 
 /** `networks`: names of Docker networks; "host" and "none" must stand alone. */
-export function checkNetworks(field: string, value: unknown): string[] {
-  const list = checkStringList(field, value, 64);
-  if ((list.includes('host') || list.includes('none')) && list.length > 1) {
-    throw invalid(field, '"host" and "none" must be the only network');
+export const NETWORKS: JsonSchema = {
+  ...stringList(64, 'Docker networks to attach; "host" or "none" must be the only one.'),
+  if: { contains: { enum: ['host', 'none'] } },
+  then: { maxItems: 1 },
+};
+
+/** The fields apps and cron jobs share, in the order the API checks them. */
+export const CONTAINER_FIELDS = {
+  env_vars: ENV_VARS,
+  docker_image: DOCKER_IMAGE,
+  running: BOOL,
+  networks: NETWORKS,
+  volumes: stringList(256, 'Volumes, as docker run -v takes them: "/host:/container[:ro]".'),
+  devices: stringList(256, 'Host devices, as docker run --device takes them: "/dev/ttyUSB0".'),
+  privileged: BOOL,
+} as const satisfies Record<string, JsonSchema>;
+
+const containersPerReason = (r: Refusal): string => {
+  if (r.names.length === 1 && r.keyword === 'type') return 'must be an object such as {"server": 1}';
+  if (r.keyword === 'additionalProperties') return `unknown key "${String(r.value)}": use ${CONTAINERS_PER_KEYS}`;
+  if (r.names.length === 1) return `must have exactly one key: ${CONTAINERS_PER_KEYS}`;
+  const key = r.names[1]!;
+  return key === 'server' || key === 'instance' ? `${key} must be a whole number of at least 1` : `${key} must be a number above 0`;
+};
+
+const envReason = (r: Refusal): string => {
+  if (r.names.length === 1) return r.keyword === 'maxProperties' ? 'must have at most 1024 variables' : 'must be an object of NAME: value';
+  if (r.error.propertyName !== undefined) return 'names must be non-empty and contain no "=" or NUL';
+  return `the value of ${r.names[1]!} must be a string, number or boolean`;
+};
+
+const listRefusal = (max: number) => (r: Refusal) => {
+  const field = r.names[0]!;
+  if (r.error.schemaPath.includes('/then/')) return invalid(field, '"host" and "none" must be the only network');
+  if (r.depth === 1) {
+    return invalid(field, `must be a list of at most ${max} strings`);
   }
-  return list;
-}
+  return invalid(field, 'must contain only non-empty strings');
+};
 
-export function checkDockerImage(field: string, value: unknown): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > 512 || /\s/.test(value)) {
-    throw invalid(field, 'must be an image reference such as registry/name:tag');
+defineRefusals({
+  ports: (r) => new NebulaError(r.keyword === 'minimum' || r.keyword === 'maximum' ? 'INVALID_PORT' : 'INVALID_PORT_TYPE'),
+  'port-range': () => new NebulaError('INVALID_PORT'),
+  'containers-per': (r) => invalid(r.names[0]!, containersPerReason(r)),
+  'env-vars': (r) => invalid(r.names[0]!, envReason(r)),
+  'docker-image': (r) => invalid(r.names[0]!, 'must be an image reference such as registry/name:tag'),
+  bool: (r) => invalid(r.names.at(-1)!, 'must be true or false'),
+  'list-64': listRefusal(64),
+  'list-256': listRefusal(256),
+});
+
+/** Copies the given keys of a checked body, leaving out absent ones and, on create and full replace, nulls ("use the default"). */
+export function pickFields<T>(body: Record<string, unknown>, keys: readonly (keyof T & string)[], dropNulls: boolean): Partial<T> {
+  const out: Partial<T> = {};
+  for (const key of keys) {
+    const value = body[key];
+    if (value === undefined || (dropNulls && value === null)) continue;
+    out[key] = value as T[typeof key];
   }
-  return value;
-}
-
-/** Required fields absent from `body` (a null value counts as absent). */
-export function missing(body: Record<string, unknown>, required: readonly string[]): string[] {
-  return required.filter((key) => body[key] === undefined || body[key] === null);
-}
-
-/** A copy without null values: on create and full replace, null means "use the default". */
-export function withoutNulls<T extends Record<string, unknown>>(body: T): T {
-  return Object.fromEntries(Object.entries(body).filter(([, v]) => v !== null)) as T;
+  return out;
 }

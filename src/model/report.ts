@@ -1,6 +1,7 @@
 // Device reports: the query the admin API offers over them (pure parsing).
 
 import { NebulaError } from '../errors.ts';
+import { defineRefusals, defineRootRefusals, tell, type JsonSchema, type Refusal } from './schema.ts';
 
 export type CreationTimeOp = 'eq' | 'gt' | 'lt' | 'gte' | 'lte' | 'ne';
 const OPS: readonly CreationTimeOp[] = ['eq', 'gt', 'lt', 'gte', 'lte', 'ne'];
@@ -24,48 +25,66 @@ export function badQuery(param: string, reason: string): NebulaError {
   return new NebulaError('INVALID_QUERY', { [param]: reason }, `${param}: ${reason}`);
 }
 
-/** A query parameter given at most once. */
-export function singleQuery(query: Record<string, unknown>, key: string): string | undefined {
-  const v = query[key];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string') throw badQuery(key, 'give it once');
-  return v;
+/**
+ * A query string's schema: each parameter given at most once (a string), with the reason
+ * told when one is refused. Other parameters are ignored.
+ */
+export function querySchema(params: Record<string, JsonSchema & { reason: string; once?: string }>, mapper: string): JsonSchema {
+  const reasons: Record<string, { reason: string; once: string }> = {};
+  const properties: Record<string, JsonSchema> = {};
+  for (const [name, { reason, once, ...schema }] of Object.entries(params)) {
+    reasons[name] = { reason, once: once ?? 'give it once' };
+    properties[name] = { type: 'string', ...schema };
+  }
+  defineRefusals({
+    [mapper]: (r) => {
+      const name = r.names[0]!;
+      return badQuery(name, r.keyword === 'type' ? reasons[name]!.once : reasons[name]!.reason);
+    },
+  });
+  return { type: 'object', properties, 'x-errors': mapper };
 }
 
+const OPS_PATTERN = `must be one of ${OPS.join(', ')}`;
+
+/** GET /reports' query, checked by REPORT_QUERY: the original's parameters. */
+export const REPORT_QUERY = querySchema(
+  {
+    page_size: { description: `Reports per page (default 10; 0 or more than ${MAX_PAGE_SIZE} means ${MAX_PAGE_SIZE}); anything but digits is ignored.`, reason: '' },
+    last_id: { description: 'The last_id.$oid of the previous page.', reason: 'must be the last_id.$oid of a previous page' },
+    hostname: { reason: '' },
+    device_group: { reason: '' },
+    report_creation_time: { pattern: '^-?\\d+$', description: 'Unix seconds, compared with report_creation_time_filter.', reason: 'must be an integer (Unix seconds)' },
+    report_creation_time_filter: { enum: OPS, description: 'How to compare report_creation_time (default eq).', reason: OPS_PATTERN },
+    updated: { enum: ['True', 'true', 'False', 'false'], reason: 'must be True or False' },
+  },
+  'report-query',
+);
+
 /**
- * Parses GET /reports' query. Where the original answered 500 (bad last_id, unknown
- * operator, `updated=true`) we answer 400 or accept the obvious spelling; page_size 0
- * ("no limit" in the original) is capped at MAX_PAGE_SIZE so one call cannot drain the store.
+ * GET /reports' query (checked by REPORT_QUERY). Where the original answered 500 (bad
+ * last_id, unknown operator, `updated=true`) we answer 400 or accept the obvious spelling;
+ * page_size 0 ("no limit" in the original) is capped at MAX_PAGE_SIZE so one call cannot
+ * drain the store. A last_id must also be an id of this store.
  */
-export function parseReportQuery(query: Record<string, unknown>, isId: (id: string) => boolean): ReportQuery {
+export function reportQuery(query: Record<string, string | undefined>, isId: (id: string) => boolean): ReportQuery {
   const out: ReportQuery = { pageSize: 10 };
-  const size = singleQuery(query, 'page_size');
+  const size = query.page_size;
   if (size !== undefined && /^\d+$/.test(size)) {
     const n = Number(size);
     out.pageSize = n === 0 || n > MAX_PAGE_SIZE ? MAX_PAGE_SIZE : n;
   }
-  const lastId = singleQuery(query, 'last_id');
+  const lastId = query.last_id;
   if (lastId !== undefined) {
     if (!isId(lastId)) throw badQuery('last_id', 'must be the last_id.$oid of a previous page');
     out.afterId = lastId;
   }
-  const hostname = singleQuery(query, 'hostname');
-  if (hostname !== undefined) out.hostname = hostname;
-  const deviceGroup = singleQuery(query, 'device_group');
-  if (deviceGroup !== undefined) out.deviceGroup = deviceGroup;
-  const time = singleQuery(query, 'report_creation_time');
-  const op = singleQuery(query, 'report_creation_time_filter') ?? 'eq';
-  if (!(OPS as readonly string[]).includes(op)) throw badQuery('report_creation_time_filter', `must be one of ${OPS.join(', ')}`);
-  if (time !== undefined) {
-    if (!/^-?\d+$/.test(time)) throw badQuery('report_creation_time', 'must be an integer (Unix seconds)');
-    out.creationTime = { op: op as CreationTimeOp, value: Number(time) };
-  }
-  const updated = singleQuery(query, 'updated');
-  if (updated !== undefined) {
-    if (updated === 'True' || updated === 'true') out.updated = true;
-    else if (updated === 'False' || updated === 'false') out.updated = false;
-    else throw badQuery('updated', 'must be True or False');
-  }
+  if (query.hostname !== undefined) out.hostname = query.hostname;
+  if (query.device_group !== undefined) out.deviceGroup = query.device_group;
+  const time = query.report_creation_time;
+  if (time !== undefined) out.creationTime = { op: (query.report_creation_time_filter ?? 'eq') as CreationTimeOp, value: Number(time) };
+  const updated = query.updated;
+  if (updated !== undefined) out.updated = updated === 'True' || updated === 'true';
   return out;
 }
 
@@ -219,6 +238,110 @@ function checkIndexedFields(r: Record<string, unknown>): void {
   if (r.spool_dropped !== undefined && !isCount(r.spool_dropped)) throw invalid('spool_dropped', 'must be a non-negative integer');
   if (r.worker_version !== undefined && typeof r.worker_version !== 'string') throw invalid('worker_version', 'must be a string');
 }
+
+// The same rules as a JSON Schema: what POST /api/v2/reports checks (validateReport above
+// checks reports from Kafka, where original 2.x workers send no report_id; a test holds the
+// two to the same answers). Fields not listed are kept as sent.
+
+const COUNT = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const satisfies JsonSchema;
+const ID_MAP = { type: 'object', additionalProperties: COUNT } as const satisfies JsonSchema;
+const IDS_REASON = 'must be {device_group_id, prune_id, apps: {name: id}, cron_jobs: {name: id}} with non-negative integer ids';
+const APP_STATE_REASON = `must be {state: ${APP_STATES.join('|')}, app_id, running, desired[, reason, restarts]}`;
+
+export const CONFIG_IDS: JsonSchema = {
+  type: 'object',
+  description: 'The monotonic ids of a config: the group\'s own and each member\'s, by name.',
+  properties: { device_group_id: COUNT, prune_id: COUNT, apps: ID_MAP, cron_jobs: ID_MAP },
+  required: ['device_group_id', 'prune_id', 'apps', 'cron_jobs'],
+};
+
+export const APP_STATE: JsonSchema = {
+  type: 'object',
+  properties: {
+    state: { enum: APP_STATES },
+    app_id: { ...COUNT, description: 'The app_id of the config the device runs (0: none applied yet).' },
+    running: { ...COUNT, description: 'Containers running.' },
+    desired: { ...COUNT, description: 'Containers the config asks for.' },
+    reason: { type: 'string', description: 'Why it failed.' },
+    restarts: COUNT,
+  },
+  required: ['state', 'app_id', 'running', 'desired'],
+};
+
+const LAST_ERROR: JsonSchema = {
+  type: ['object', 'null'],
+  description: 'The most recent failure on the device, if any.',
+  properties: { at: { type: 'number' }, message: { type: 'string' }, app: { type: 'string' } },
+  required: ['at', 'message'],
+};
+
+const anything = (description: string): JsonSchema => ({ description });
+
+/** Each field checked, in the order validateReport checks them; the others are kept as sent. */
+const REPORT_FIELDS: Record<string, JsonSchema & { reason?: string }> = {
+  report_id: { type: 'string', pattern: REPORT_ID_PATTERN.source, description: 'Unique per report: ingestion is idempotent on it.', reason: 'must be 1-128 letters, digits, ".", "_", ":" or "-"' },
+  hostname: { type: 'string', minLength: 1, maxLength: 255, description: 'The device\'s name.', reason: 'must be a string of 1-255 characters' },
+  device_group: { type: 'string', minLength: 1, maxLength: 64, reason: 'must be a string of 1-64 characters' },
+  report_creation_time: { ...COUNT, description: 'Unix seconds.', reason: 'must be a non-negative integer (Unix seconds)' },
+  updated: { type: 'boolean', description: 'Did any monotonic id increase since the previous report?', reason: 'must be true or false' },
+  applied: { ...CONFIG_IDS, type: ['object', 'null'], description: 'What the device has applied.', reason: IDS_REASON },
+  desired: { ...CONFIG_IDS, type: ['object', 'null'], description: 'What the device was last told (null before any config).', reason: IDS_REASON },
+  apps_state: { type: 'object', additionalProperties: APP_STATE, description: 'Each app as the worker sees it.', reason: 'must be an object of app states' },
+  last_error: { ...LAST_ERROR, reason: 'must be null or {at, message[, app]}' },
+  spool_dropped: { ...COUNT, description: 'Reports dropped from the worker\'s full spool.', reason: 'must be a non-negative integer' },
+  worker_version: { type: 'string', reason: 'must be a string' },
+  memory_usage: anything('{total, used, free, available} bytes.'),
+  root_disk_usage: anything('{total, used, free} bytes.'),
+  cpu_usage: anything('{cores, used_percent}.'),
+  apps_containers: anything('Raw Docker stats of the app containers.'),
+  cron_jobs_containers: anything('Raw Docker stats of the cron job containers.'),
+  current_device_group_config: anything('The stored /info in the SDK wrapper shape ({status_code, reply}); null before any config.'),
+};
+
+const reportReasons = Object.fromEntries(Object.entries(REPORT_FIELDS).map(([k, v]) => [k, v.reason ?? '']));
+
+/** A report a worker sends over HTTP. */
+export const REPORT: JsonSchema = {
+  type: 'object',
+  description: 'A device report: the original\'s fields, plus what tells whether the device is up to date. Other fields are kept as sent.',
+  properties: Object.fromEntries(Object.entries(REPORT_FIELDS).map(([k, { reason: _reason, ...schema }]) => [k, schema])),
+  required: ['report_id', 'hostname', 'device_group', 'report_creation_time'],
+  'x-errors': 'report',
+};
+
+/** Most reports in one POST (a worker's spool sends batches of at most this many). */
+export const MAX_REPORTS_PER_REQUEST = 500;
+
+/** POST /api/v2/reports: one report or a list of them. */
+export const REPORT_BATCH: JsonSchema = {
+  description: `One report, or a list of at most ${MAX_REPORTS_PER_REQUEST}.`,
+  oneOf: [REPORT, { type: 'array', maxItems: MAX_REPORTS_PER_REQUEST, items: REPORT }],
+  'x-errors': 'report-batch',
+};
+
+defineRefusals({
+  report: (r: Refusal) => {
+    const [first, second] = r.names;
+    if (first === undefined) return invalid('report', 'must be a JSON object');
+    if (first === 'apps_state' && second !== undefined) return invalid(`apps_state.${second.slice(0, 64)}`, APP_STATE_REASON);
+    return invalid(first, reportReasons[first] ?? 'invalid');
+  },
+});
+
+defineRootRefusals({
+  'report-batch': (all, data) => {
+    const list = Array.isArray(data) ? data : [data];
+    if (list.length > MAX_REPORTS_PER_REQUEST) {
+      return new NebulaError('TOO_MANY_REPORTS', { max: MAX_REPORTS_PER_REQUEST, count: list.length }, `at most ${MAX_REPORTS_PER_REQUEST} reports per request, got ${list.length}`);
+    }
+    // Only the errors of the branch for what was sent: a list of reports, or one report.
+    const branch = Array.isArray(data) ? '#/oneOf/1/' : '#/oneOf/0/';
+    const first = all.find((r) => r.error.schemaPath.startsWith(branch));
+    const index = Array.isArray(data) ? Number(first?.error.instancePath.split('/')[1] ?? 0) : 0;
+    const err = first === undefined ? invalid('report', 'must be a JSON object') : tell(first, all);
+    return new NebulaError(err.code, { ...err.details, index }, `report ${index}: ${err.message}`);
+  },
+});
 
 // ---------------------------------------------------------------------------------------
 // The device index: the latest state of every device, kept beside the reports so that

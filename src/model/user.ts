@@ -1,7 +1,9 @@
 // Users (database principals) and user groups (their permissions). Pure.
 
 import { NebulaError } from '../errors.ts';
-import { checkBool, checkKeys, checkString, isObject, isObjectName, orderKeys, patchFromBody, pickValid, type JsonObject } from './validate.ts';
+import { BOOL, invalid, pickFields } from './fields.ts';
+import { defineRefusals, type JsonSchema } from './schema.ts';
+import { OBJECT_NAME_SCHEMA, PRINCIPAL_NAME_SCHEMA, orderKeys, type JsonObject } from './validate.ts';
 
 /** What the store keeps of a user: never a secret in clear. */
 export interface UserRecord {
@@ -19,12 +21,40 @@ export interface UserSecrets {
   token?: string;
 }
 
-const checkSecret = (field: string, value: unknown) => checkString(field, value, 1024);
+const SECRET: JsonSchema = { type: 'string', minLength: 1, maxLength: 1024, 'x-errors': 'secret' };
+const SECRETS = {
+  password: { ...SECRET, description: 'For HTTP basic authentication; a random one when left out.' },
+  token: { ...SECRET, description: 'For bearer authentication; a random one when left out (shown once, in the reply).' },
+} satisfies Record<keyof UserSecrets, JsonSchema>;
 
-export function userSecretsFromBody(body: JsonObject, mode: 'create' | 'update'): UserSecrets {
-  if (mode === 'update' && Object.keys(body).length === 0) throw new NebulaError('MISSING_PARAMETERS');
-  checkKeys(body, ['password', 'token'], mode === 'update' ? ['user_name'] : []);
-  return pickValid<UserSecrets>(body, { password: checkSecret, token: checkSecret });
+defineRefusals({ secret: (r) => invalid(r.names[0]!, 'must be a non-empty string of at most 1024 characters') });
+
+/** Create (POST /users/<name>): a password and a token, each optional. */
+export const USER_CREATE: JsonSchema = { type: 'object', properties: SECRETS, additionalProperties: false, 'x-errors': 'body' };
+
+/** Update (PUT/PATCH /users/<name>/update): a new password, token or both. */
+export const USER_UPDATE: JsonSchema = {
+  type: 'object',
+  properties: SECRETS,
+  additionalProperties: false,
+  minProperties: 1,
+  'x-read-only': ['user_name'],
+  'x-errors': 'body',
+};
+
+const HIDDEN = { const: '<hidden>', description: 'Secrets are stored as slow hashes and never shown.' };
+
+/** A user as answered: never a hash. Create and refresh show the token in clear, once. */
+export const USER_DOC: JsonSchema = {
+  type: 'object',
+  properties: { user_name: PRINCIPAL_NAME_SCHEMA, password: HIDDEN, token: { type: 'string', description: '"<hidden>", except in the reply that creates it.' } },
+  required: ['user_name', 'password', 'token'],
+  additionalProperties: false,
+};
+
+/** The secrets of a checked create or update body. */
+export function userSecrets(body: JsonObject): UserSecrets {
+  return pickFields<UserSecrets>(body, ['password', 'token'], false);
 }
 
 /** The public view of a user: hashes are not handed out, only that a secret is set. */
@@ -49,34 +79,64 @@ export interface UserGroupDoc extends UserGroupFields {
 
 const USER_GROUP_FIELDS = ['group_members', 'pruning_allowed', 'apps', 'device_groups', 'admin', 'cron_jobs'] as const;
 
-function checkPermissions(field: string, value: unknown): Record<string, Level> {
-  if (!isObject(value)) throw new NebulaError('INVALID_PARAMETER', { [field]: 'must be an object of name: "ro" | "rw"' });
-  for (const [name, level] of Object.entries(value)) {
-    if (!isObjectName(name) || (level !== 'ro' && level !== 'rw')) {
-      throw new NebulaError('INVALID_PARAMETER', { [field]: `${name}: must be a valid name mapped to "ro" or "rw"` });
-    }
-  }
-  return value as Record<string, Level>;
+const LEVEL = { enum: ['ro', 'rw'] } as const satisfies JsonSchema;
+
+function permissions(kind: string): JsonSchema {
+  return {
+    type: 'object',
+    description: `The ${kind} the group's members may read ("ro") or change ("rw"), by name.`,
+    propertyNames: OBJECT_NAME_SCHEMA,
+    additionalProperties: LEVEL,
+    'x-errors': 'permissions',
+  };
 }
 
-function checkMembers(field: string, value: unknown): string[] {
-  if (!Array.isArray(value) || value.length > 10_000 || value.some((m) => typeof m !== 'string' || m.length === 0 || m.length > 128)) {
-    throw new NebulaError('INVALID_PARAMETER', { [field]: 'must be a list of user names' });
-  }
-  return [...new Set(value as string[])];
-}
+defineRefusals({
+  permissions: (r) =>
+    new NebulaError(
+      'INVALID_PARAMETER',
+      r.names.length === 1 ? { [r.names[0]!]: 'must be an object of name: "ro" | "rw"' } : { [r.names[0]!]: `${r.names[1]!}: must be a valid name mapped to "ro" or "rw"` },
+    ),
+  'group-members': (r) => new NebulaError('INVALID_PARAMETER', { [r.names[0]!]: 'must be a list of user names' }),
+});
 
-const groupCheckers = {
-  group_members: checkMembers,
-  pruning_allowed: checkBool,
-  apps: checkPermissions,
-  device_groups: checkPermissions,
-  admin: checkBool,
-  cron_jobs: checkPermissions,
+/** Each field's schema, in the order the API checks them. */
+const GROUP_FIELD_SCHEMAS = {
+  group_members: {
+    type: 'array',
+    description: 'User names.',
+    maxItems: 10_000,
+    items: { type: 'string', minLength: 1, maxLength: 128 },
+    'x-errors': 'group-members',
+  },
+  pruning_allowed: { ...BOOL, description: 'May prune images (POST /prune, /device_groups/<dg>/prune).' },
+  apps: permissions('apps'),
+  device_groups: permissions('device groups'),
+  admin: { ...BOOL, description: 'May do everything, users and user groups included.' },
+  cron_jobs: permissions('cron jobs'),
+} satisfies Record<keyof UserGroupFields, JsonSchema>;
+
+/** Create (POST /user_groups/<name>): fields left out take their defaults. */
+export const USER_GROUP_CREATE: JsonSchema = {
+  type: 'object',
+  properties: GROUP_FIELD_SCHEMAS,
+  additionalProperties: false,
+  'x-read-only': ['user_group'],
+  'x-errors': 'body',
 };
 
-export function userGroupFieldsFromBody(body: JsonObject): UserGroupFields {
-  checkKeys(body, USER_GROUP_FIELDS, ['user_group']);
+/** Partial update (PUT/PATCH /user_groups/<name>/update). */
+export const USER_GROUP_PATCH: JsonSchema = { ...USER_GROUP_CREATE, minProperties: 1 };
+
+export const USER_GROUP_DOC: JsonSchema = {
+  type: 'object',
+  properties: { user_group: { ...PRINCIPAL_NAME_SCHEMA, readOnly: true }, ...GROUP_FIELD_SCHEMAS },
+  required: ['user_group', ...USER_GROUP_FIELDS],
+  additionalProperties: false,
+};
+
+/** A user group from a checked create body; members once each. */
+export function userGroupFields(body: JsonObject): UserGroupFields {
   const defaults: UserGroupFields = {
     group_members: [],
     pruning_allowed: false,
@@ -85,11 +145,14 @@ export function userGroupFieldsFromBody(body: JsonObject): UserGroupFields {
     admin: false,
     cron_jobs: {},
   };
-  return { ...defaults, ...pickValid<UserGroupFields>(body, groupCheckers) };
+  return { ...defaults, ...userGroupPatch(body) };
 }
 
-export function userGroupPatchFromBody(body: JsonObject): Partial<UserGroupFields> {
-  return patchFromBody<UserGroupFields>(body, USER_GROUP_FIELDS, ['user_group'], groupCheckers);
+/** The fields a checked partial update sets; members once each. */
+export function userGroupPatch(body: JsonObject): Partial<UserGroupFields> {
+  const set = pickFields<UserGroupFields>(body, USER_GROUP_FIELDS, false);
+  if (set.group_members !== undefined) set.group_members = [...new Set(set.group_members)];
+  return set;
 }
 
 export function orderUserGroup<T extends Partial<UserGroupDoc>>(doc: T): T {

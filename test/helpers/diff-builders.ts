@@ -1,8 +1,9 @@
 // Small builders for the diff engine's unit tests: full documents with defaults, the worker's
 // applied state, the host as observed, and a one-line summary of each planned step.
 
-import { appFieldsFromBody, newApp, type AppDoc } from '../../src/model/app.ts';
-import { cronJobFieldsFromBody, newCronJob, type CronJobDoc } from '../../src/model/cronJob.ts';
+import { newApp, type AppDoc } from '../../src/model/app.ts';
+import { newCronJob, type CronJobDoc } from '../../src/model/cronJob.ts';
+import { appFieldsFromBody, cronJobFieldsFromBody } from '../../src/model/bodies.ts';
 import type { Info } from '../../src/model/info.ts';
 import { configHash } from '../../src/diff/containers.ts';
 import type { AppliedState, HostFacts, ObservedContainer, Step } from '../../src/diff/types.ts';

@@ -4,10 +4,11 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NebulaError } from '../../src/errors.ts';
-import { deviceView, idsOfInfo, parseDeviceQuery, type DeviceView } from '../../src/model/device.ts';
+import { deviceView, idsOfInfo, type DeviceView } from '../../src/model/device.ts';
 import { buildInfo } from '../../src/model/info.ts';
-import { appFieldsFromBody, newApp } from '../../src/model/app.ts';
-import { cronJobFieldsFromBody, newCronJob } from '../../src/model/cronJob.ts';
+import { newApp } from '../../src/model/app.ts';
+import { newCronJob } from '../../src/model/cronJob.ts';
+import { appFieldsFromBody, cronJobFieldsFromBody, parseDeviceQuery } from '../../src/model/bodies.ts';
 import { newDeviceGroup } from '../../src/model/deviceGroup.ts';
 import { summarizeReport, validateReport, type AppState, type ConfigIds, type DeviceRecord } from '../../src/model/report.ts';
 

@@ -3,13 +3,27 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NebulaError, type ErrorCode } from '../../src/errors.ts';
-import { appFieldsFromBody, appPatchFromBody, newApp, type AppDoc } from '../../src/model/app.ts';
-import { cronJobFieldsFromBody, cronJobPatchFromBody, isValidSchedule, newCronJob, type CronJobDoc } from '../../src/model/cronJob.ts';
-import { deviceGroupFieldsFromBody, deviceGroupPatchFromBody, newDeviceGroup } from '../../src/model/deviceGroup.ts';
-import { userGroupFieldsFromBody, userGroupPatchFromBody, userSecretsFromBody } from '../../src/model/user.ts';
-import { checkObjectName, checkPrincipalName, type Json, type JsonObject } from '../../src/model/validate.ts';
+import { newApp, type AppDoc } from '../../src/model/app.ts';
+import { isValidSchedule, newCronJob, type CronJobDoc } from '../../src/model/cronJob.ts';
+import { newDeviceGroup } from '../../src/model/deviceGroup.ts';
+import type { Json, JsonObject } from '../../src/model/validate.ts';
+// The models' inputs as the routes check them: against their JSON Schemas, then built.
+import {
+  appFieldsFromBody,
+  appPatchFromBody,
+  checkObjectName,
+  checkPrincipalName,
+  cronJobFieldsFromBody,
+  cronJobPatchFromBody,
+  deviceGroupFieldsFromBody,
+  deviceGroupPatchFromBody,
+  parseReportQuery,
+  userGroupFieldsFromBody,
+  userGroupPatchFromBody,
+  userSecretsFromBody,
+} from '../../src/model/bodies.ts';
 import { buildInfo, etagMatches, etagOf } from '../../src/model/info.ts';
-import { MAX_PAGE_SIZE, parseReportQuery } from '../../src/model/report.ts';
+import { MAX_PAGE_SIZE } from '../../src/model/report.ts';
 
 /** Runs fn, asserts it throws a NebulaError with this code, and returns the error. */
 function throwsCode(fn: () => unknown, code: ErrorCode): NebulaError {

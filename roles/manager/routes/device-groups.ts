@@ -3,19 +3,25 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { NebulaError } from '../../../src/errors.ts';
 import {
-  deviceGroupFieldsFromBody,
-  deviceGroupPatchFromBody,
+  DEVICE_GROUP_BODY,
+  DEVICE_GROUP_DOC,
+  DEVICE_GROUP_PATCH,
+  INFO,
+  INFO_QUERY,
+  deviceGroupFields,
+  deviceGroupPatch,
   newDeviceGroup,
   type DeviceGroupDoc,
   type DeviceGroupFields,
 } from '../../../src/model/deviceGroup.ts';
 import { etagMatches } from '../../../src/model/info.ts';
-import { bodyObject, checkObjectName } from '../../../src/model/validate.ts';
+import { withOid } from '../../../src/model/responses.ts';
+import { nameParams, type JsonObject } from '../../../src/model/validate.ts';
 import type { UpdateOptions } from '../../../src/store/types.ts';
 import type { ManagerContext } from '../context.ts';
 import type { InfoEntry } from '../info-cache.ts';
 import { isAllowed } from '../rbac.ts';
-import { PRUNING, V2, collectionRoutes, objectAccess, param, withoutOid, written } from './common.ts';
+import { PRUNING, V2, collectionRoutes, creation, documented, objectAccess, param, withoutOid, written } from './common.ts';
 
 const RW = objectAccess('device_groups', 'rw', 'device_group');
 const RO = objectAccess('device_groups', 'ro', 'device_group');
@@ -23,14 +29,14 @@ const RO = objectAccess('device_groups', 'ro', 'device_group');
 /** Who may read a group's /info (the fast path in info-fast-path.ts checks the same). */
 export const INFO_ACCESS = RO.config.access;
 
-/** `?wait=<seconds>`: absent is 0; capped at the configured maximum. */
+const tag = 'device groups';
+const params = nameParams('device_group');
+const changed = { 202: withOid(DEVICE_GROUP_DOC) };
+
+/** `?wait=<seconds>` (checked by INFO_QUERY): absent is 0; capped at the configured maximum. */
 function waitSeconds(query: unknown, max: number): number {
-  const raw = (query as Record<string, unknown>).wait;
-  if (raw === undefined) return 0;
-  if (typeof raw !== 'string' || !/^\d{1,6}(\.\d{1,3})?$/.test(raw)) {
-    throw new NebulaError('INVALID_QUERY', { wait: 'must be a number of seconds' }, 'wait: must be a number of seconds');
-  }
-  return Math.min(Number(raw), max);
+  const raw = (query as Record<string, string | undefined>).wait;
+  return raw === undefined ? 0 : Math.min(Number(raw), max);
 }
 
 export function deviceGroupRoutes(app: FastifyInstance, ctx: ManagerContext): void {
@@ -66,12 +72,12 @@ export function deviceGroupRoutes(app: FastifyInstance, ctx: ManagerContext): vo
     ...(fields.apps ? { apps: fields.apps } : {}),
   });
 
-  collectionRoutes(app, ctx, { kind: 'device_groups', param: 'device_group', read: RO, remove: RW, notFound });
+  collectionRoutes(app, ctx, { kind: 'device_groups', param: 'device_group', read: RO, remove: RW, notFound, tag, noun: 'device group', doc: DEVICE_GROUP_DOC });
 
-  app.post(`${V2}/device_groups/:device_group`, RW, async (request) => {
+  const create = creation(tag, 'Create a device group', 'device_group', 'object', DEVICE_GROUP_BODY, DEVICE_GROUP_DOC);
+  app.post(`${V2}/device_groups/:device_group`, { ...RW, ...create }, async (request) => {
     const name = param(request, 'device_group');
-    checkObjectName(name);
-    const fields = deviceGroupFieldsFromBody(bodyObject(request.body));
+    const fields = deviceGroupFields(request.body as JsonObject);
     await checkMembersReadable(request, name, fields);
     const result = await ctx.store.create('device_groups', newDeviceGroup(name, fields), refsOf(fields));
     const doc = written(result, { exists: 'DEVICE_GROUP_EXISTS' });
@@ -80,8 +86,9 @@ export function deviceGroupRoutes(app: FastifyInstance, ctx: ManagerContext): vo
   });
 
   // Full replace: apps and cron_jobs both set, a missing one becomes [].
-  app.post(`${V2}/device_groups/:device_group/update`, RW, async (request, reply) => {
-    const fields = deviceGroupFieldsFromBody(bodyObject(request.body));
+  const replace = documented({ tag, summary: 'Replace a device group\'s lists (a list left out becomes [])', params, body: DEVICE_GROUP_BODY, response: changed });
+  app.post(`${V2}/device_groups/:device_group/update`, { ...RW, ...replace }, async (request, reply) => {
+    const fields = deviceGroupFields(request.body as JsonObject);
     await checkMembersReadable(request, param(request, 'device_group'), fields);
     const doc = await change(param(request, 'device_group'), fields, { bump: 'device_group_id', refs: refsOf(fields) });
     return reply.code(202).send(doc);
@@ -91,19 +98,26 @@ export function deviceGroupRoutes(app: FastifyInstance, ctx: ManagerContext): vo
     method: ['PUT', 'PATCH'],
     url: `${V2}/device_groups/:device_group/update`,
     ...RW,
+    ...documented({ tag, summary: 'Change a device group\'s apps or cron jobs', params, body: DEVICE_GROUP_PATCH, response: changed }),
     handler: async (request, reply) => {
-      const set = deviceGroupPatchFromBody(bodyObject(request.body));
+      const set = deviceGroupPatch(request.body as JsonObject);
       await checkMembersReadable(request, param(request, 'device_group'), set);
       const doc = await change(param(request, 'device_group'), set, { bump: 'device_group_id', refs: refsOf(set) });
       return reply.code(202).send(doc);
     },
   });
 
-  app.post(`${V2}/device_groups/:device_group/prune`, PRUNING, async (request, reply) => {
+  const prune = documented({ tag, summary: 'Prune unused images on the devices of a group (bumps prune_id)', params, response: changed });
+  app.post(`${V2}/device_groups/:device_group/prune`, { ...PRUNING, ...prune }, async (request, reply) => {
     return reply.code(202).send(await change(param(request, 'device_group'), {}, { bump: 'prune_id' }));
   });
 
-  app.post(`${V2}/prune`, PRUNING, async (_request, reply) => {
+  const pruneAll = documented({
+    tag,
+    summary: 'Prune unused images on every device (bumps every group\'s prune_id)',
+    response: { 202: { type: 'object', properties: { prune_ids: { type: 'object', additionalProperties: { type: 'integer' } } }, required: ['prune_ids'], additionalProperties: false } },
+  });
+  app.post(`${V2}/prune`, { ...PRUNING, ...pruneAll }, async (_request, reply) => {
     const pruneIds = await ctx.store.pruneAll();
     await ctx.changed();
     return reply.code(202).send({ prune_ids: pruneIds });
@@ -144,7 +158,16 @@ export function deviceGroupRoutes(app: FastifyInstance, ctx: ManagerContext): vo
   // What devices poll. Authorized like every route (ro on the group) before the cache is read.
   // The hot path — the group cached and nothing to wait for — answers synchronously with the
   // body and ETag computed once per change.
-  app.get(`${V2}/device_groups/:device_group/info`, RO, (request, reply) => {
+  const info = documented({
+    tag,
+    summary: 'What every device of the group runs (devices poll it)',
+    description:
+      'Strong ETag on every reply; If-None-Match answers 304 when unchanged; ?wait=<seconds> holds the request until the config changes (long-poll, at most long_poll_max_wait).',
+    params,
+    querystring: INFO_QUERY,
+    response: { 200: INFO, 304: { description: 'Not modified: the ETag in If-None-Match is current.', type: 'null' } },
+  });
+  app.get(`${V2}/device_groups/:device_group/info`, { ...RO, ...info }, (request, reply) => {
     const name = param(request, 'device_group');
     const wait = waitSeconds(request.query, ctx.longPollMaxWaitSeconds);
     const ifNoneMatch = request.headers['if-none-match'];

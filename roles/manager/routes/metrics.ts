@@ -8,9 +8,15 @@
 
 import type { FastifyInstance } from 'fastify';
 import type { ManagerContext } from '../context.ts';
+import { content, documented } from './common.ts';
 
 export function metricsRoutes(app: FastifyInstance, ctx: ManagerContext): void {
-  app.get('/metrics', { config: { access: { type: 'authenticated' }, neverShed: true } }, async (_request, reply) => {
+  const doc = documented({
+    tag: 'status',
+    summary: 'Prometheus metrics of this manager (any authenticated caller)',
+    response: { 200: content('text/plain', 'The Prometheus text exposition format.') },
+  });
+  app.get('/metrics', { config: { access: { type: 'authenticated' }, neverShed: true }, ...doc }, async (_request, reply) => {
     const { contentType, body } = await ctx.metrics.scrape();
     return reply.header('Cache-Control', 'no-store').type(contentType).send(body);
   });

@@ -5,15 +5,17 @@
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { NebulaError } from '../../../src/errors.ts';
-import { deviceView, idsOfInfo, parseDeviceQuery } from '../../../src/model/device.ts';
+import { DEVICE_QUERY, DEVICE_VIEW, deviceQuery, deviceView, idsOfInfo } from '../../../src/model/device.ts';
 import { buildInfo } from '../../../src/model/info.ts';
-import { parseReportQuery, validateReport, type ConfigIds, type IncomingReport } from '../../../src/model/report.ts';
+import { MAX_REPORTS_PER_REQUEST, REPORT_BATCH, REPORT_QUERY, reportQuery, type ConfigIds, type IncomingReport } from '../../../src/model/report.ts';
+import { OID } from '../../../src/model/responses.ts';
+import type { JsonSchema } from '../../../src/model/schema.ts';
 import type { ManagerContext } from '../context.ts';
 import { isAllowed, type Access, type Principal } from '../rbac.ts';
-import { AUTHENTICATED, param, V2 } from './common.ts';
+import { AUTHENTICATED, documented, param, V2 } from './common.ts';
 
-/** Most reports in one POST (a worker's spool sends batches of at most this many). */
-export const MAX_REPORTS_PER_REQUEST = 500;
+export { MAX_REPORTS_PER_REQUEST };
+
 /** Reports carry raw Docker stats of every container: a batch is far larger than an admin call. */
 export const REPORTS_BODY_LIMIT = 16 * 1024 * 1024;
 
@@ -34,20 +36,33 @@ function readableGroups(principal: Principal): string[] | null {
   return Object.keys(principal.permissions.device_groups).filter((group) => canRead(principal, group));
 }
 
-function validateBatch(body: unknown): IncomingReport[] {
-  const list = Array.isArray(body) ? body : [body];
-  if (list.length > MAX_REPORTS_PER_REQUEST) {
-    throw new NebulaError('TOO_MANY_REPORTS', { max: MAX_REPORTS_PER_REQUEST, count: list.length }, `at most ${MAX_REPORTS_PER_REQUEST} reports per request, got ${list.length}`);
-  }
-  return list.map((report, index) => {
-    try {
-      return validateReport(report, { requireId: true });
-    } catch (err) {
-      if (!(err instanceof NebulaError)) throw err;
-      throw new NebulaError(err.code, { ...err.details, index }, `report ${index}: ${err.message}`);
-    }
-  });
+/** A checked batch (REPORT_BATCH): one report or a list. */
+const reportsOf = (body: unknown): IncomingReport[] => (Array.isArray(body) ? body : [body]) as IncomingReport[];
+
+const tag = 'reports and devices';
+
+/** A page of a listing: data null and last_id null mark the end. */
+function page(item: JsonSchema, lastId: JsonSchema): JsonSchema {
+  return {
+    type: 'object',
+    properties: { data: { type: ['array', 'null'], items: item }, last_id: { anyOf: [lastId, { type: 'null' }] } },
+    required: ['data', 'last_id'],
+    additionalProperties: false,
+  };
 }
+
+const STORED_REPORT: JsonSchema = {
+  type: 'object',
+  description: 'A report as sent, with its _id and when the store received it.',
+  properties: {
+    _id: OID,
+    report_insert_date: { type: 'object', properties: { $date: { type: 'string', format: 'date-time' } }, required: ['$date'] },
+    hostname: { type: 'string' },
+    device_group: { type: 'string' },
+    report_creation_time: { type: 'integer' },
+  },
+  required: ['_id', 'report_insert_date', 'hostname', 'device_group', 'report_creation_time'],
+};
 
 export function reportRoutes(app: FastifyInstance, ctx: ManagerContext): void {
   /** Each group's current ids, read once per group from the store (not the cache: exact, and never a scan of reports). */
@@ -62,8 +77,22 @@ export function reportRoutes(app: FastifyInstance, ctx: ManagerContext): void {
     return new Map(entries);
   }
 
-  app.post(`${V2}/reports`, { ...AUTHENTICATED, bodyLimit: REPORTS_BODY_LIMIT }, async (request) => {
-    const reports = validateBatch(request.body);
+  const post = documented({
+    tag,
+    summary: 'Store device reports (workers send them; idempotent on report_id)',
+    description: 'Every report of the batch, or none: a caller reports only for device groups it may read.',
+    body: REPORT_BATCH,
+    response: {
+      200: {
+        type: 'object',
+        properties: { stored: { type: 'integer', minimum: 0 }, duplicates: { type: 'integer', minimum: 0 } },
+        required: ['stored', 'duplicates'],
+        additionalProperties: false,
+      },
+    },
+  });
+  app.post(`${V2}/reports`, { ...AUTHENTICATED, bodyLimit: REPORTS_BODY_LIMIT, ...post }, async (request) => {
+    const reports = reportsOf(request.body);
     const principal = principalOf(request);
     // Every report of the batch, or none: a device reports only for groups it may read.
     for (const group of new Set(reports.map((r) => r.device_group))) {
@@ -74,8 +103,14 @@ export function reportRoutes(app: FastifyInstance, ctx: ManagerContext): void {
     return { stored: inserted, duplicates };
   });
 
-  app.get(`${V2}/reports`, AUTHENTICATED, async (request) => {
-    const query = parseReportQuery(request.query as Record<string, unknown>, (id) => ctx.store.isReportId(id));
+  const query = documented({
+    tag,
+    summary: 'Query device reports (as the original; a user who is not admin sees the groups it may read)',
+    querystring: REPORT_QUERY,
+    response: { 200: page(STORED_REPORT, OID) },
+  });
+  app.get(`${V2}/reports`, { ...AUTHENTICATED, ...query }, async (request) => {
+    const query = reportQuery(request.query as Record<string, string | undefined>, (id) => ctx.store.isReportId(id));
     // A report carries its group's config (env values included): only the groups the caller
     // may read, as GET /devices (the original showed every report to every user).
     const readable = readableGroups(principalOf(request));
@@ -99,8 +134,15 @@ export function reportRoutes(app: FastifyInstance, ctx: ManagerContext): void {
   // Pages by hostname. last_id is the last hostname scanned, so the behind filter (applied to
   // the scanned page) never makes a page skip devices: a page may come back with data [] and
   // a last_id to go on from; {data: null, last_id: null} marks the end.
-  app.get(`${V2}/devices`, AUTHENTICATED, async (request) => {
-    const { store: query, behind } = parseDeviceQuery(request.query as Record<string, unknown>);
+  const devices = documented({
+    tag,
+    summary: 'List devices by hostname: each one\'s latest report set against its group\'s current config',
+    description: 'A page may come back with data [] and a last_id to go on from.',
+    querystring: DEVICE_QUERY,
+    response: { 200: page(DEVICE_VIEW, { type: 'string' }) },
+  });
+  app.get(`${V2}/devices`, { ...AUTHENTICATED, ...devices }, async (request) => {
+    const { store: query, behind } = deviceQuery(request.query as Record<string, string | undefined>);
     const readable = readableGroups(principalOf(request));
     if (readable !== null) {
       if (readable.length === 0) return { data: null, last_id: null };
@@ -117,7 +159,13 @@ export function reportRoutes(app: FastifyInstance, ctx: ManagerContext): void {
     return { data: views, last_id: last.hostname };
   });
 
-  app.get(`${V2}/devices/:hostname`, AUTHENTICATED, async (request) => {
+  const device = documented({
+    tag,
+    summary: 'One device: is it behind its group\'s config, and why',
+    params: { type: 'object', properties: { hostname: { type: 'string' } }, required: ['hostname'] },
+    response: { 200: DEVICE_VIEW },
+  });
+  app.get(`${V2}/devices/:hostname`, { ...AUTHENTICATED, ...device }, async (request) => {
     const hostname = param(request, 'hostname');
     const record = await ctx.store.getDevice(hostname);
     // A device of a group the caller may not read is answered as unknown: no existence leak.

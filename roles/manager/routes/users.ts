@@ -3,11 +3,15 @@
 
 import type { FastifyInstance } from 'fastify';
 import { NebulaError } from '../../../src/errors.ts';
-import { publicUser, userSecretsFromBody, type UserRecord } from '../../../src/model/user.ts';
-import { bodyObject, checkPrincipalName } from '../../../src/model/validate.ts';
+import { USER_CREATE, USER_DOC, USER_UPDATE, publicUser, userSecrets, type UserRecord } from '../../../src/model/user.ts';
+import { withOid } from '../../../src/model/responses.ts';
+import { nameParams, type JsonObject } from '../../../src/model/validate.ts';
 import { generateSecret, hashSecret, tokenLookup } from '../../../src/secrets.ts';
 import type { ManagerContext } from '../context.ts';
-import { ADMIN, V2, collectionRoutes, param, written } from './common.ts';
+import { ADMIN, V2, collectionRoutes, creation, documented, param, written } from './common.ts';
+
+const tag = 'users';
+const params = nameParams('user_name');
 
 export function userRoutes(app: FastifyInstance, ctx: ManagerContext): void {
   const notFound = () => new NebulaError('USER_NOT_FOUND');
@@ -18,12 +22,12 @@ export function userRoutes(app: FastifyInstance, ctx: ManagerContext): void {
     return { token: await hashSecret(token), token_lookup: tokenLookup(token) };
   }
 
-  collectionRoutes(app, ctx, { kind: 'users', param: 'user_name', read: ADMIN, remove: ADMIN, notFound, view: publicUser });
+  collectionRoutes(app, ctx, { kind: 'users', param: 'user_name', read: ADMIN, remove: ADMIN, notFound, view: publicUser, tag, noun: 'user', doc: USER_DOC });
 
-  app.post(`${V2}/users/:user_name`, ADMIN, async (request) => {
+  const create = creation(tag, 'Create a user (the reply shows its token, once)', 'user_name', 'principal', USER_CREATE, USER_DOC);
+  app.post(`${V2}/users/:user_name`, { ...ADMIN, ...create }, async (request) => {
     const name = param(request, 'user_name');
-    checkPrincipalName(name);
-    const secrets = userSecretsFromBody(bodyObject(request.body), 'create');
+    const secrets = userSecrets(request.body as JsonObject);
     const token = secrets.token ?? generateSecret();
     const record: UserRecord = {
       user_name: name,
@@ -39,8 +43,9 @@ export function userRoutes(app: FastifyInstance, ctx: ManagerContext): void {
     method: ['PUT', 'PATCH'],
     url: `${V2}/users/:user_name/update`,
     ...ADMIN,
+    ...documented({ tag, summary: 'Change a user\'s password or token', params, body: USER_UPDATE, response: { 200: withOid(USER_DOC) } }),
     handler: async (request) => {
-      const secrets = userSecretsFromBody(bodyObject(request.body), 'update');
+      const secrets = userSecrets(request.body as JsonObject);
       const set: Partial<UserRecord> = {};
       if (secrets.password !== undefined) set.password = await hashSecret(secrets.password);
       if (secrets.token !== undefined) Object.assign(set, await tokenFields(secrets.token));
@@ -50,7 +55,13 @@ export function userRoutes(app: FastifyInstance, ctx: ManagerContext): void {
     },
   });
 
-  app.post(`${V2}/users/:user_name/refresh`, ADMIN, async (request) => {
+  const refresh = documented({
+    tag,
+    summary: 'Give a user a new random token (shown once)',
+    params,
+    response: { 200: { type: 'object', properties: { token: { type: 'string' } }, required: ['token'], additionalProperties: false } },
+  });
+  app.post(`${V2}/users/:user_name/refresh`, { ...ADMIN, ...refresh }, async (request) => {
     const token = generateSecret();
     const result = await ctx.store.update('users', param(request, 'user_name'), await tokenFields(token));
     written(result, { missing: notFoundOnWrite() });
