@@ -12,7 +12,7 @@ import type { Browser, Page } from 'playwright-core';
 import type { ManagerContext } from '../../roles/manager/context.ts';
 import { dashboardRoutes } from '../../roles/manager/dashboard.ts';
 import { ADMIN_PASSWORD, ADMIN_TOKEN, ADMIN_USER, call, managerSuite, type TestManager } from '../helpers/manager.ts';
-import { currentIds, deviceReport, launchChromium, postReports } from './helpers.ts';
+import { confirmWith, currentIds, deviceReport, launchChromium, nav, newPage as newTab, postReports, refusedWith, signIn as signInAs, signInWithToken, status } from '../helpers/browser.ts';
 
 let m: TestManager;
 managerSuite((manager) => (m = manager));
@@ -25,39 +25,8 @@ after(async () => {
   await browser?.close();
 });
 
-/** A fresh tab; any Content-Security-Policy violation or script error fails the test. */
-async function newPage(t: { after: (fn: () => Promise<void>) => void }): Promise<Page> {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  page.setDefaultTimeout(10_000);
-  const problems: string[] = [];
-  page.on('pageerror', (err) => problems.push(`script error: ${err.message}`));
-  page.on('console', (msg) => {
-    if (msg.type() === 'error' && !msg.text().startsWith('Failed to load resource')) problems.push(msg.text());
-  });
-  t.after(async () => {
-    await context.close();
-    assert.deepEqual(problems, [], 'no script error, no CSP violation');
-  });
-  return page;
-}
-
-async function signIn(page: Page, password = ADMIN_PASSWORD): Promise<void> {
-  await page.goto(`${m.url}/ui`);
-  await page.getByLabel('User name', { exact: true }).fill(ADMIN_USER);
-  await page.getByLabel('Password', { exact: true }).fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-}
-
-/** Clicks `button` in the confirmation dialog and waits until the dialog has closed. */
-async function confirmWith(page: Page, button: string): Promise<void> {
-  const dialog = page.getByRole('dialog');
-  await dialog.getByRole('button', { name: button, exact: true }).click();
-  await dialog.waitFor({ state: 'detached' });
-}
-
-const nav = (page: Page, name: string) => page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true }).click();
-const status = (page: Page, text: string) => page.getByRole('status').filter({ hasText: text }).waitFor();
+const newPage = (t: { after: (fn: () => Promise<void>) => void }) => newTab(browser, t);
+const signIn = (page: Page, password = ADMIN_PASSWORD) => signInAs(page, m.url, ADMIN_USER, password);
 
 test('the dashboard is three public files: strict CSP, nosniff, ETags, hashed URLs cached for good; /ui leads to it', async () => {
   const short = await fetch(`${m.url}/ui`, { redirect: 'manual' });
@@ -138,8 +107,7 @@ test('create an app and a device group, stop and start the app, a device reports
   await page.getByLabel('Name', { exact: true }).fill('web');
   await page.getByLabel('Docker image').fill('127.0.0.1:5000/busybox:1');
   await page.getByRole('button', { name: 'Create app' }).click();
-  await page.getByRole('dialog').getByRole('button', { name: 'Create app' }).click();
-  assert.match((await page.getByRole('dialog').getByRole('alert').textContent()) ?? '', /APP_EXISTS \(HTTP 403\): the app already exists/);
+  assert.match(await refusedWith(page, 'Create app'), /APP_EXISTS \(HTTP 403\): the app already exists/);
   await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
 
   // A device group running it.
@@ -161,8 +129,7 @@ test('create an app and a device group, stop and start the app, a device reports
   await status(page, 'Stop sent');
   assert.equal((await call(m.url, 'GET', '/api/v2/apps/web')).body.running, false);
   await page.getByRole('button', { name: 'Restart', exact: true }).click();
-  await page.getByRole('dialog').getByRole('button', { name: 'Restart app' }).click();
-  assert.match((await page.getByRole('dialog').getByRole('alert').textContent()) ?? '', /APP_NOT_RUNNING/);
+  assert.match(await refusedWith(page, 'Restart app'), /APP_NOT_RUNNING/);
   await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
   await page.getByRole('button', { name: 'Start', exact: true }).click();
   await confirmWith(page, 'Start app');
@@ -280,8 +247,6 @@ test('credentials that stop working send back to the sign-in form with the reaso
   assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'the credentials are forgotten');
 
   // A token signs in too.
-  await page.getByRole('radio', { name: 'Token' }).check();
-  await page.getByLabel('API token').fill(ADMIN_TOKEN);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await signInWithToken(page, ADMIN_TOKEN);
   await page.getByRole('heading', { name: 'Devices' }).waitFor();
 });

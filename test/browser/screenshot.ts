@@ -4,7 +4,7 @@
 
 import { mkdirSync } from 'node:fs';
 import { call, startManager, ADMIN_PASSWORD, ADMIN_USER } from '../helpers/manager.ts';
-import { currentIds, deviceReport, launchChromium, postReports, type SimulatedDevice } from './helpers.ts';
+import { currentIds, deviceReport, launchChromium, postReports, type SimulatedDevice } from '../helpers/browser.ts';
 
 const OUT = process.argv[2] ?? 'docs/dashboard.png';
 

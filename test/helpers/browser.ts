@@ -1,13 +1,14 @@
-// Shared by the browser tests and the README screenshot: Debian's Chromium driven by
-// playwright-core (which brings no browser of its own), and devices simulated the way a worker
-// reports (POST /api/v2/reports, as src/reports/http.ts sends them).
+// Shared by the browser tests (test/browser/) and the README screenshot: Debian's Chromium
+// driven by playwright-core (which brings no browser of its own), the dashboard driven as a
+// user does (sign in, the main nav, confirmation dialogs, notices), and devices simulated the
+// way a worker reports (POST /api/v2/reports, as src/reports/http.ts sends them).
 
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import type { AppState, ConfigIds } from '../../src/model/report.ts';
-import { ADMIN_AUTH, call } from '../helpers/manager.ts';
-import { uniq } from '../helpers/fixtures.ts';
+import { ADMIN_AUTH, ADMIN_PASSWORD, ADMIN_USER, call } from './manager.ts';
+import { uniq } from './fixtures.ts';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -17,6 +18,58 @@ export async function launchChromium(): Promise<Browser> {
   // --no-sandbox: the tests run as root, where Chromium's sandbox refuses to start.
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
 }
+
+/** A fresh tab; any Content-Security-Policy violation or script error fails the test. */
+export async function newPage(browser: Browser, t: { after: (fn: () => Promise<void>) => void }): Promise<Page> {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.setDefaultTimeout(10_000);
+  const problems: string[] = [];
+  page.on('pageerror', (err) => problems.push(`script error: ${err.message}`));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' && !msg.text().startsWith('Failed to load resource')) problems.push(msg.text());
+  });
+  t.after(async () => {
+    await context.close();
+    assert.deepEqual(problems, [], 'no script error, no CSP violation');
+  });
+  return page;
+}
+
+/** Opens the dashboard and signs in through the form (the config admin unless told). */
+export async function signIn(page: Page, url: string, user = ADMIN_USER, password = ADMIN_PASSWORD): Promise<void> {
+  await page.goto(`${url}/ui`);
+  await page.getByLabel('User name', { exact: true }).fill(user);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+/** Signs in with a token on the sign-in form already shown. */
+export async function signInWithToken(page: Page, token: string): Promise<void> {
+  await page.getByRole('radio', { name: 'Token' }).check();
+  await page.getByLabel('API token').fill(token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+/** Clicks `button` in the confirmation dialog and waits until the dialog has closed. */
+export async function confirmWith(page: Page, button: string): Promise<void> {
+  const dialog = page.getByRole('dialog');
+  await dialog.getByRole('button', { name: button, exact: true }).click();
+  await dialog.waitFor({ state: 'detached' });
+}
+
+/** Clicks `button` in the confirmation dialog and answers the refusal it shows (code and message). */
+export async function refusedWith(page: Page, button: string): Promise<string> {
+  const dialog = page.getByRole('dialog');
+  await dialog.getByRole('button', { name: button, exact: true }).click();
+  return (await dialog.getByRole('alert').textContent()) ?? '';
+}
+
+/** Follows an entry of the main nav. */
+export const nav = (page: Page, name: string) => page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true }).click();
+
+/** Waits for the notice saying `text`. */
+export const status = (page: Page, text: string) => page.getByRole('status').filter({ hasText: text }).waitFor();
 
 /** The ids a device of `group` applies when it runs the current config (from GET /info). */
 export async function currentIds(url: string, group: string): Promise<ConfigIds> {
