@@ -9,10 +9,12 @@
 //   build/out/nebula-<role>.cjs     roles/<role>/index.ts and everything it imports
 //
 // better-sqlite3 stays external: pkg ships its own prebuild for each arch. The manager's bundle
-// carries the dashboard (web/) built in (build/web.ts).
+// carries the dashboard (web/) built in (build/web.ts), and swagger-ui's files for the API
+// reference page (build/docs.ts).
 
 import { build, type BuildOptions, type Plugin } from 'esbuild';
 import { embedDashboard } from './web.ts';
+import { embedDocsAssets } from './docs.ts';
 
 const OUT = 'build/out';
 const ROLES = ['manager', 'worker', 'reporter'] as const;
@@ -78,7 +80,7 @@ module.exports = new Proxy({}, { get: (_, key) => (key === '__esModule' ? false 
 
 const results = await Promise.all([
   build({ ...common, entryPoints: ['src/main.ts'], outfile: `${OUT}/main.cjs`, plugins: [rolesAsBundles] }),
-  ...ROLES.map((role) => build({ ...common, entryPoints: [`roles/${role}/index.ts`], outfile: `${OUT}/nebula-${role}.cjs`, plugins: [withoutUnusedTransports, embedDashboard()] })),
+  ...ROLES.map((role) => build({ ...common, entryPoints: [`roles/${role}/index.ts`], outfile: `${OUT}/nebula-${role}.cjs`, plugins: [withoutUnusedTransports, embedDashboard(), embedDocsAssets()] })),
 ]);
 
 for (const result of results) {

@@ -3,7 +3,8 @@
 // each with a home nobody can write and no PKG_NATIVE_CACHE_PATH. An app created through the API
 // ends up running on the device, an update rolls it, a prune removes the image it left, a stop
 // stops it, the device reports itself up to date, and SIGTERM ends both cleanly with the
-// containers left running. It also serves the dashboard it carries (web/, built in by build/bundle.ts).
+// containers left running. It also serves the dashboard it carries (web/, built in by build/bundle.ts)
+// and the API reference (swagger-ui's files, built in by build/docs.ts).
 // This file builds nothing: `npm run test:package` builds first.
 
 import { test, before, after } from 'node:test';
@@ -59,6 +60,24 @@ test('the binary serves the dashboard it carries: /ui/ and its app.js, public, w
   assert.equal(js.headers.get('content-type'), 'text/javascript; charset=utf-8');
   assert.equal(js.headers.get('x-content-type-options'), 'nosniff');
   assert.match(await js.text(), /Sign in/);
+});
+
+test('the binary serves the API reference: /api/v2/openapi.json and the swagger-ui page with the files it carries, public', async () => {
+  const document = await fetch(`${manager.url}/api/v2/openapi.json`);
+  assert.equal(document.status, 200);
+  const spec = (await document.json()) as { openapi: string; paths: Record<string, unknown> };
+  assert.equal(spec.openapi, '3.1.0');
+  assert.ok(spec.paths['/api/v2/apps/{app_name}']);
+  const page = await fetch(`${manager.url}/api/v2/docs`);
+  assert.equal(page.status, 200);
+  const html = await page.text();
+  for (const file of ['swagger-ui-bundle.js', 'swagger-ui.css', 'initializer.js']) {
+    assert.ok(html.includes(`docs/static/${file}`), html);
+    const asset = await fetch(`${manager.url}/api/v2/docs/static/${file}`);
+    assert.equal(asset.status, 200, file);
+    assert.ok((await asset.arrayBuffer()).byteLength > 0, file);
+  }
+  assert.match(await (await fetch(`${manager.url}/api/v2/docs/static/swagger-ui-bundle.js`)).text(), /SwaggerUIBundle/);
 });
 
 test('an app created through the API ends up running on the device, follows an update, a prune and a stop; SIGTERM leaves it to the engine', async (t) => {
