@@ -123,8 +123,21 @@ function ConfirmDialog({ request, close }: { request: ConfirmRequest; close: () 
   );
 }
 
-/** Delete, once confirmed: DELETE /<kind>/<name>, then back to the list. */
-export function DeleteButton(props: { confirm: (request: ConfirmRequest) => void; kind: 'apps' | 'device_groups'; name: string; what: string; message: string; back: string }) {
+/** The kinds DELETE /<kind>/<name> removes. */
+export type Kind = 'apps' | 'device_groups' | 'cron_jobs' | 'users' | 'user_groups';
+
+/** Delete, once confirmed: DELETE /<kind>/<name>, then back to the list (`back`) or `done`. */
+export function DeleteButton(props: {
+  confirm: (request: ConfirmRequest) => void;
+  kind: Kind;
+  name: string;
+  what: string;
+  message: string;
+  back?: string;
+  done?: (text: string) => void;
+  /** The button's accessible name, when "Delete" alone would not say which (a table row). */
+  label?: string;
+}) {
   const api = useApi();
   const ask = () =>
     props.confirm({
@@ -134,13 +147,83 @@ export function DeleteButton(props: { confirm: (request: ConfirmRequest) => void
       danger: true,
       run: async () => {
         await api.call('DELETE', `/${props.kind}/${segment(props.name)}`);
-        navigate(props.back);
+        if (props.back !== undefined) navigate(props.back);
+        props.done?.(`The ${props.what} ${props.name} was deleted.`);
       },
     });
   return (
-    <button type="button" class="danger" onClick={ask}>
+    <button type="button" class="danger" onClick={ask} aria-label={props.label}>
       Delete
     </button>
+  );
+}
+
+/** A mistake the form caught before asking the manager, shown as the API's refusals are. */
+export const formError = (message: string) => new ApiError(0, 'CHECK_FORM', message);
+
+/** Checkboxes over the names of one kind. */
+export function Members({ legend, names, chosen, toggle }: { legend: string; names: string[]; chosen: Set<string>; toggle: (name: string) => void }) {
+  return (
+    <fieldset class="members">
+      <legend>{legend}</legend>
+      {names.length === 0 ? <span class="muted">none yet</span> : null}
+      {names.map((name) => (
+        <label key={name}>
+          <input type="checkbox" checked={chosen.has(name)} onChange={() => toggle(name)} /> {name}
+        </label>
+      ))}
+    </fieldset>
+  );
+}
+
+/** Environment variables, values masked until "Show values" (they are often secrets). */
+export function EnvValues({ env }: { env: Record<string, unknown> | [] }) {
+  const [shown, setShown] = useState(false);
+  const entries = Object.entries(env);
+  if (entries.length === 0) return <>—</>;
+  return (
+    <>
+      <ul class="env mono">
+        {entries.map(([k, v]) => (
+          <li key={k}>
+            {k}={shown ? String(v) : '••••••'}
+          </li>
+        ))}
+      </ul>
+      <button type="button" class="small" aria-pressed={shown} onClick={() => setShown(!shown)}>
+        {shown ? 'Hide values' : 'Show values'}
+      </button>
+    </>
+  );
+}
+
+/** A secret the API shows once (a new token): in a read-only field, with a copy button. */
+export function OnceSecret({ label, value, note }: { label: string; value: string; note: string }) {
+  const ref = useRef<HTMLInputElement>(null);
+  const [copied, setCopied] = useState(false);
+  async function copy() {
+    ref.current?.select();
+    try {
+      await navigator.clipboard.writeText(value);
+      setCopied(true);
+    } catch {
+      // No clipboard (plain http, or refused): the text stays selected for Ctrl+C.
+      setCopied(false);
+    }
+  }
+  return (
+    <div class="card secret" role="group" aria-label={label}>
+      <label>
+        {label}
+        <input ref={ref} class="mono" readOnly value={value} onFocus={(e) => e.currentTarget.select()} />
+      </label>
+      <p class="muted">{note}</p>
+      <div class="buttons">
+        <button type="button" onClick={copy}>
+          {copied ? 'Copied' : 'Copy'}
+        </button>
+      </div>
+    </div>
   );
 }
 
@@ -214,10 +297,6 @@ export function ago(seconds: number): string {
 
 export function ports(list: PortMapping[]): string {
   return list.map((p) => (typeof p === 'number' ? String(p) : Object.entries(p).map(([host, container]) => `${host}→${container}`).join(', '))).join(', ');
-}
-
-export function envVars(env: Record<string, unknown> | []): string {
-  return Object.entries(env).map(([k, v]) => `${k}=${String(v)}`).join(', ');
 }
 
 export function list(items: readonly string[]): string {

@@ -1,11 +1,14 @@
-// Apps: the list, creating one, and one app with its fields and actions (start, stop,
-// restart, update its image, delete), each confirmed first.
+// Apps: the list, creating one, and one app with its fields (env values masked until shown)
+// and actions (edit any field — only what changed is sent —, start, stop, restart, update its
+// image, delete), each confirmed first.
 
 import { useState } from 'preact/hooks';
 import { segment, type Api } from '../api.ts';
-import { DeleteButton, Fields, Loading, envVars, list, ports, useApi, useConfirm, useLoad, useNotice, yesNo, type ConfirmRequest } from '../components.tsx';
+import { DeleteButton, EnvValues, Fields, Loading, list, ports, useApi, useConfirm, useLoad, useNotice, yesNo, type ConfirmRequest } from '../components.tsx';
+import { ContainerFormCard, EditContainerForm } from '../container-form.tsx';
+import { EMPTY_FORM, appBody, appForm, changedFields, type ContainerForm } from '../forms.ts';
 import { href } from '../router.ts';
-import type { App, PortMapping } from '../types.ts';
+import type { App } from '../types.ts';
 import { AppTable } from './groups.tsx';
 
 export function AppsPage() {
@@ -40,124 +43,21 @@ export function AppsPage() {
   );
 }
 
-const split = (text: string, by: RegExp) => text.split(by).map((s) => s.trim()).filter((s) => s !== '');
-
-/** "81:80, 443" as the API's starting_ports; what does not parse is sent as typed, for the manager to refuse with its reason. */
-function parsePorts(text: string): PortMapping[] {
-  return split(text, /[,\s]+/).map((item) => {
-    const [host, container] = item.split(':', 2);
-    if (container !== undefined) return { [host!]: container };
-    return /^\d+$/.test(item) ? Number(item) : { [item]: item };
-  });
-}
-
-/** One KEY=value per line. */
-function parseEnv(text: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const line of split(text, /\n/)) {
-    const at = line.indexOf('=');
-    if (at < 0) env[line] = '';
-    else env[line.slice(0, at).trim()] = line.slice(at + 1);
-  }
-  return env;
-}
-
 function NewApp({ confirm, done }: { confirm: (request: ConfirmRequest) => void; done: (name: string) => void }) {
   const api = useApi();
-  const [f, setF] = useState({ name: '', image: '', ports: '', env: '', per: 'server', count: '1', networks: 'nebula, bridge', volumes: '', devices: '', running: true, privileged: false, rolling: false });
-  const set = (key: keyof typeof f) => (e: Event) => {
-    const input = e.currentTarget as HTMLInputElement;
-    setF({ ...f, [key]: input.type === 'checkbox' ? input.checked : input.value });
-  };
-
-  function submit(event: Event) {
-    event.preventDefault();
-    const body = {
-      docker_image: f.image.trim(),
-      starting_ports: parsePorts(f.ports),
-      env_vars: parseEnv(f.env),
-      containers_per: { [f.per]: Number(f.count) },
-      networks: split(f.networks, /[,\s]+/),
-      volumes: split(f.volumes, /\n/),
-      devices: split(f.devices, /[,\s]+/),
-      running: f.running,
-      privileged: f.privileged,
-      rolling_restart: f.rolling,
-    };
+  function submit(f: ContainerForm, name: string) {
+    const body = appBody(f);
     confirm({
-      title: `Create app ${f.name}?`,
+      title: `Create app ${name}?`,
       message: `${body.docker_image}, ${f.running ? 'running' : 'stopped'}, ${f.count} container(s) per ${f.per}. No device runs it until a device group lists it.`,
       confirm: 'Create app',
       run: async () => {
-        await api.post(`/apps/${segment(f.name)}`, body);
-        done(f.name);
+        await api.post(`/apps/${segment(name)}`, body);
+        done(name);
       },
     });
   }
-
-  return (
-    <form class="card" onSubmit={submit} aria-labelledby="new-app-title">
-      <h2 id="new-app-title">New app</h2>
-      <div class="grid">
-        <label>
-          Name
-          <input name="app_name" required value={f.name} onInput={set('name')} />
-        </label>
-        <label>
-          Docker image
-          <input name="docker_image" required placeholder="registry.example.com/web:1.2" value={f.image} onInput={set('image')} />
-        </label>
-        <label>
-          Ports (host:container)
-          <input name="starting_ports" placeholder="81:80, 8443:443" value={f.ports} onInput={set('ports')} />
-        </label>
-        <label>
-          Networks
-          <input name="networks" value={f.networks} onInput={set('networks')} />
-        </label>
-        <label>
-          Containers per
-          <select name="containers_per" value={f.per} onChange={set('per')}>
-            <option value="server">server</option>
-            <option value="cpu">CPU core</option>
-            <option value="memory">GB of memory</option>
-          </select>
-        </label>
-        <label>
-          Container count
-          <input name="containers_count" type="number" min="0" step="any" required value={f.count} onInput={set('count')} />
-        </label>
-        <label>
-          Environment variables
-          <textarea name="env_vars" rows={3} placeholder="KEY=value, one per line" value={f.env} onInput={set('env')} />
-        </label>
-        <label>
-          Volumes
-          <textarea name="volumes" rows={3} placeholder="/host/path:/container/path, one per line" value={f.volumes} onInput={set('volumes')} />
-        </label>
-        <label>
-          Devices
-          <input name="devices" placeholder="/dev/ttyUSB0" value={f.devices} onInput={set('devices')} />
-        </label>
-      </div>
-      <div class="checks">
-        <label>
-          <input type="checkbox" checked={f.running} onChange={set('running')} /> Running
-        </label>
-        <label>
-          <input type="checkbox" checked={f.privileged} onChange={set('privileged')} /> Privileged
-        </label>
-        <label>
-          <input type="checkbox" checked={f.rolling} onChange={set('rolling')} /> Rolling restart
-        </label>
-      </div>
-      <div class="buttons">
-        <button type="submit" class="primary">
-          Create app
-        </button>
-      </div>
-    </form>
-  );
+  return <ContainerFormCard kind="app" title="New app" initial={EMPTY_FORM} withName submitLabel="Create app" submit={submit} />;
 }
 
 type Action = 'start' | 'stop' | 'restart';
@@ -188,6 +88,7 @@ export function AppPage({ name }: { name: string }) {
   const [dialog, confirm] = useConfirm();
   const [notice, say] = useNotice();
   const [image, setImage] = useState('');
+  const [editing, setEditing] = useState(false);
   const done = (text: string) => {
     say(text);
     loaded.reload();
@@ -217,6 +118,9 @@ export function AppPage({ name }: { name: string }) {
       <div class="heading">
         <h1 id="app-title">{name}</h1>
         <div class="buttons">
+          <button type="button" aria-expanded={editing} onClick={() => setEditing(!editing)}>
+            Edit
+          </button>
           {(['start', 'stop', 'restart'] as const).map((action) => (
             <button key={action} type="button" class={ACTIONS[action].danger ? 'danger' : ''} onClick={() => confirm(appAction(api, name, action, done))}>
               {ACTIONS[action].label}
@@ -236,6 +140,21 @@ export function AppPage({ name }: { name: string }) {
       <Loading loaded={loaded}>
         {(app) => (
           <>
+            {editing ? (
+              <EditContainerForm
+                key={app.app_id}
+                kind="app"
+                name={name}
+                initial={appForm(app)}
+                changes={(f) => changedFields(appBody(f), app)}
+                path={`/apps/${segment(name)}/update`}
+                effect={`Every device running ${name} replaces its containers${app.rolling_restart ? ', one at a time' : ''}.`}
+                danger
+                confirm={confirm}
+                done={done}
+                close={() => setEditing(false)}
+              />
+            ) : null}
             <Fields
               rows={[
                 ['Docker image', <span class="mono">{app.docker_image}</span>],
@@ -243,7 +162,7 @@ export function AppPage({ name }: { name: string }) {
                 ['app_id', String(app.app_id)],
                 ['Ports', ports(app.starting_ports) || '—'],
                 ['Containers per', list(Object.entries(app.containers_per).map(([k, v]) => `${v} per ${k}`))],
-                ['Environment', envVars(app.env_vars) || '—'],
+                ['Environment', <EnvValues env={app.env_vars} />],
                 ['Networks', list(app.networks)],
                 ['Volumes', list(app.volumes)],
                 ['Devices', list(app.devices)],

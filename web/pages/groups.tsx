@@ -1,8 +1,10 @@
-// Device groups: their apps and cron jobs, creating one, pruning one or all, deleting one.
+// Device groups: their apps and cron jobs, creating one, changing which apps and cron jobs one
+// lists, pruning one or all, deleting one.
 
 import { useState } from 'preact/hooks';
 import { segment, type Api } from '../api.ts';
-import { DeleteButton, Fields, Loading, list, useApi, useConfirm, useLoad, useNotice, type ConfirmRequest } from '../components.tsx';
+import { DeleteButton, ErrorMessage, Fields, Loading, Members, formError, list, useApi, useConfirm, useLoad, useNotice, type ConfirmRequest } from '../components.tsx';
+import { changedFields, nameMistake, sorted, toggled } from '../forms.ts';
 import { href, hrefWith } from '../router.ts';
 import type { App, CronJob, DeviceGroup } from '../types.ts';
 
@@ -70,7 +72,7 @@ export function GroupsPage() {
         </div>
       </div>
       {notice}
-      {creating ? <NewGroup confirm={confirm} done={(name) => (setCreating(false), done(`Device group ${name} created.`))} /> : null}
+      {creating ? <GroupForm confirm={confirm} done={(text) => (setCreating(false), done(text))} /> : null}
       <Loading loaded={loaded}>
         {(groups) =>
           groups.length === 0 ? (
@@ -123,69 +125,88 @@ export function GroupsPage() {
   );
 }
 
-/** Checkboxes over the names of one kind. */
-function Members({ legend, names, chosen, toggle }: { legend: string; names: string[]; chosen: Set<string>; toggle: (name: string) => void }) {
-  return (
-    <fieldset class="members">
-      <legend>{legend}</legend>
-      {names.length === 0 ? <span class="muted">none yet</span> : null}
-      {names.map((name) => (
-        <label key={name}>
-          <input type="checkbox" checked={chosen.has(name)} onChange={() => toggle(name)} /> {name}
-        </label>
-      ))}
-    </fieldset>
-  );
+/** The names of every app and cron job, sorted (what a group may list). */
+function useAllNames() {
+  return useLoad(async (a) => {
+    const [apps, cronJobs] = await Promise.all([a.get<{ apps: string[] }>('/apps'), a.get<{ cron_jobs: string[] }>('/cron_jobs')]);
+    return { apps: sorted(apps.apps), cronJobs: sorted(cronJobs.cron_jobs) };
+  }, []);
 }
 
-function NewGroup({ confirm, done }: { confirm: (request: ConfirmRequest) => void; done: (name: string) => void }) {
+const runs = (apps: string[], cronJobs: string[]) =>
+  `${apps.length === 0 ? 'no app' : `the apps ${apps.join(', ')}`} and ${cronJobs.length === 0 ? 'no cron job' : `the cron jobs ${cronJobs.join(', ')}`}`;
+
+/** Creating a group (no `group`), or changing which apps and cron jobs one lists (only what changed is sent). */
+function GroupForm({ group, confirm, done, close }: { group?: DeviceGroup; confirm: (request: ConfirmRequest) => void; done: (text: string) => void; close?: () => void }) {
   const api = useApi();
-  const names = useLoad(async (a) => {
-    const [apps, cronJobs] = await Promise.all([a.get<{ apps: string[] }>('/apps'), a.get<{ cron_jobs: string[] }>('/cron_jobs')]);
-    return { apps: [...apps.apps].sort(), cronJobs: [...cronJobs.cron_jobs].sort() };
-  }, []);
+  const names = useAllNames();
   const [name, setName] = useState('');
-  const [apps, setApps] = useState(new Set<string>());
-  const [cronJobs, setCronJobs] = useState(new Set<string>());
-  const toggle = (set: Set<string>, update: (s: Set<string>) => void) => (item: string) => {
-    const copy = new Set(set);
-    if (!copy.delete(item)) copy.add(item);
-    update(copy);
-  };
+  const [apps, setApps] = useState(new Set(group?.apps ?? []));
+  const [cronJobs, setCronJobs] = useState(new Set(group?.cron_jobs ?? []));
+  const [mistake, setMistake] = useState<string | null>(null);
+  const id = group === undefined ? 'new-group-title' : 'edit-group-title';
 
   function submit(event: Event) {
     event.preventDefault();
-    const body = { apps: [...apps], cron_jobs: [...cronJobs] };
+    const body = { apps: sorted(apps), cron_jobs: sorted(cronJobs) };
+    if (group === undefined) {
+      const bad = nameMistake(name);
+      setMistake(bad);
+      if (bad !== null) return;
+      confirm({
+        title: `Create device group ${name}?`,
+        message: `Its devices will run ${runs(body.apps, body.cron_jobs)}.`,
+        confirm: 'Create device group',
+        run: async () => {
+          await api.post(`/device_groups/${segment(name)}`, body);
+          done(`Device group ${name} created.`);
+        },
+      });
+      return;
+    }
+    const changes = changedFields(body, { apps: sorted(group.apps), cron_jobs: sorted(group.cron_jobs) });
+    setMistake(Object.keys(changes).length === 0 ? 'Nothing changed: nothing to send.' : null);
+    if (Object.keys(changes).length === 0) return;
     confirm({
-      title: `Create device group ${name}?`,
-      message: `Its devices will run ${body.apps.length === 0 ? 'no app' : `the apps ${body.apps.join(', ')}`} and ${body.cron_jobs.length === 0 ? 'no cron job' : `the cron jobs ${body.cron_jobs.join(', ')}`}.`,
-      confirm: 'Create device group',
+      title: `Change ${group.device_group}?`,
+      message: `Its devices will run ${runs(body.apps, body.cron_jobs)}: they start what was added and remove what was taken out.`,
+      confirm: 'Save changes',
+      danger: true,
       run: async () => {
-        await api.post(`/device_groups/${segment(name)}`, body);
-        done(name);
+        await api.call('PATCH', `/device_groups/${segment(group.device_group)}/update`, changes);
+        close?.();
+        done(`Device group ${group.device_group} changed: ${Object.keys(changes).join(', ')}.`);
       },
     });
   }
 
   return (
-    <form class="card" onSubmit={submit} aria-labelledby="new-group-title">
-      <h2 id="new-group-title">New device group</h2>
-      <label>
-        Name
-        <input name="device_group" required value={name} onInput={(e) => setName(e.currentTarget.value.trim())} />
-      </label>
+    <form class="card" onSubmit={submit} aria-labelledby={id}>
+      <h2 id={id}>{group === undefined ? 'New device group' : `Apps and cron jobs of ${group.device_group}`}</h2>
+      {group === undefined ? (
+        <label>
+          Name
+          <input name="device_group" required value={name} onInput={(e) => setName(e.currentTarget.value.trim())} />
+        </label>
+      ) : null}
       <Loading loaded={names}>
         {(n) => (
           <div class="columns">
-            <Members legend="Apps" names={n.apps} chosen={apps} toggle={toggle(apps, setApps)} />
-            <Members legend="Cron jobs" names={n.cronJobs} chosen={cronJobs} toggle={toggle(cronJobs, setCronJobs)} />
+            <Members legend="Apps" names={sorted(new Set([...n.apps, ...apps]))} chosen={apps} toggle={(item) => setApps(toggled(apps, item))} />
+            <Members legend="Cron jobs" names={sorted(new Set([...n.cronJobs, ...cronJobs]))} chosen={cronJobs} toggle={(item) => setCronJobs(toggled(cronJobs, item))} />
           </div>
         )}
       </Loading>
+      {mistake === null ? null : <ErrorMessage error={formError(mistake)} />}
       <div class="buttons">
         <button type="submit" class="primary">
-          Create device group
+          {group === undefined ? 'Create device group' : 'Save changes'}
         </button>
+        {close ? (
+          <button type="button" onClick={close}>
+            Cancel
+          </button>
+        ) : null}
       </div>
     </form>
   );
@@ -203,6 +224,7 @@ export function GroupPage({ name }: { name: string }) {
   }, [name]);
   const [dialog, confirm] = useConfirm();
   const [notice, say] = useNotice();
+  const [editing, setEditing] = useState(false);
   const done = (text: string) => {
     say(text);
     loaded.reload();
@@ -220,6 +242,9 @@ export function GroupPage({ name }: { name: string }) {
           </a>
           {loaded.data ? (
             <>
+              <button type="button" aria-expanded={editing} onClick={() => setEditing(!editing)}>
+                Edit
+              </button>
               <button type="button" class="danger" onClick={() => confirm(pruneGroup(api, loaded.data!.group, done))}>
                 Prune
               </button>
@@ -239,6 +264,7 @@ export function GroupPage({ name }: { name: string }) {
       <Loading loaded={loaded}>
         {({ group: g, apps, cronJobs }) => (
           <>
+            {editing ? <GroupForm key={g.device_group_id} group={g} confirm={confirm} done={done} close={() => setEditing(false)} /> : null}
             <Fields
               rows={[
                 ['device_group_id', String(g.device_group_id)],
