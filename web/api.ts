@@ -82,16 +82,17 @@ export class Api {
     return this.call<T>('POST', path, body);
   }
 
-  /** Every object of a kind (its list of names, then each one, a few at a time), by name. */
-  async all<T>(kind: 'apps' | 'device_groups' | 'cron_jobs'): Promise<T[]> {
+  /** Every object of a kind the user may read (its list of names, then each one, a few at a time), by name. */
+  async all<T>(kind: 'apps' | 'device_groups' | 'cron_jobs' | 'user_groups'): Promise<T[]> {
     const names = [...((await this.get<Record<string, string[]>>(`/${kind}`))[kind] ?? [])].sort();
     const out: (T | null)[] = new Array(names.length);
     let next = 0;
     const fetchNext = async (): Promise<void> => {
       for (let i = next++; i < names.length; i = next++) {
-        // One deleted since the list was read is left out.
+        // One deleted since the list was read is left out, and so is one the user may not read
+        // (every user may list the names).
         out[i] = await this.get<T>(`/${kind}/${segment(names[i]!)}`).catch((err: unknown) => {
-          if (err instanceof ApiError && err.code.endsWith('_NOT_FOUND')) return null;
+          if (err instanceof ApiError && (err.code.endsWith('_NOT_FOUND') || err.code === 'ACCESS_DENIED')) return null;
           throw err;
         });
       }

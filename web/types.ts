@@ -39,6 +39,25 @@ export interface DeviceGroup {
   cron_jobs: string[];
 }
 
+export type Level = 'ro' | 'rw';
+
+/** What a user group grants its members. */
+export interface UserGroup {
+  user_group: string;
+  group_members: string[];
+  pruning_allowed: boolean;
+  apps: Record<string, Level>;
+  device_groups: Record<string, Level>;
+  admin: boolean;
+  cron_jobs: Record<string, Level>;
+}
+
+/** A user as POST /users/<name> answers it: the token in clear, this once. */
+export interface CreatedUser {
+  user_name: string;
+  token: string;
+}
+
 export interface ConfigIds {
   device_group_id: number;
   prune_id: number;
