@@ -123,6 +123,44 @@ function ConfirmDialog({ request, close }: { request: ConfirmRequest; close: () 
   );
 }
 
+/** What a page that changes things holds: its data, the confirmation dialog, the notice line, and `done` (say what happened, then load again). */
+export function usePage<T>(load: (api: Api) => Promise<T>, deps: unknown[]) {
+  const loaded = useLoad(load, deps);
+  const [dialog, confirm] = useConfirm();
+  const [notice, say] = useNotice();
+  const done = (text: string) => {
+    say(text);
+    loaded.reload();
+  };
+  return { loaded, dialog, confirm, notice, done };
+}
+
+/** A page's title with its buttons, under a crumb back to its list when it shows one object. */
+export function Heading({ id, title, back, children }: { id: string; title: string; back?: { href: string; label: string }; children?: ComponentChildren }) {
+  return (
+    <>
+      {back ? (
+        <p class="crumbs">
+          <a href={back.href}>{back.label}</a> /
+        </p>
+      ) : null}
+      <div class="heading">
+        <h1 id={id}>{title}</h1>
+        <div class="buttons">{children}</div>
+      </div>
+    </>
+  );
+}
+
+/** A button that shows or hides a form ("New app", "Edit"). */
+export function FormToggle({ open, set, primary, children }: { open: boolean; set: (open: boolean) => void; primary?: boolean; children: ComponentChildren }) {
+  return (
+    <button type="button" class={primary ? 'primary' : undefined} aria-expanded={open} onClick={() => set(!open)}>
+      {children}
+    </button>
+  );
+}
+
 /** The kinds DELETE /<kind>/<name> removes. */
 export type Kind = 'apps' | 'device_groups' | 'cron_jobs' | 'users' | 'user_groups';
 
@@ -308,6 +346,35 @@ export const yesNo = (b: boolean) => (b ? 'yes' : 'no');
 /** A state word as a coloured badge (running, failed, behind, up to date…). */
 export function Badge({ tone, children }: { tone: 'ok' | 'warn' | 'bad' | 'off'; children: ComponentChildren }) {
   return <span class={`badge ${tone}`}>{children}</span>;
+}
+
+/** A table with its column headings ("" for a column of actions, named for screen readers only); the body is the children. */
+export function Table({ columns, caption, children }: { columns: string[]; caption?: string; children: ComponentChildren }) {
+  return (
+    <table>
+      {caption === undefined ? null : <caption class="sr-only">{caption}</caption>}
+      <thead>
+        <tr>
+          {columns.map((column, i) => (
+            <th key={i} scope="col">
+              {column === '' ? <span class="sr-only">Actions</span> : column}
+            </th>
+          ))}
+        </tr>
+      </thead>
+      {children}
+    </table>
+  );
+}
+
+/** A table with a row per item, or a line saying there is none. */
+export function Rows<T>({ items, empty, columns, row }: { items: T[]; empty: string; columns: string[]; row: (item: T) => ComponentChildren }) {
+  if (items.length === 0) return <p class="empty-state">{empty}</p>;
+  return (
+    <Table columns={columns}>
+      <tbody>{items.map(row)}</tbody>
+    </Table>
+  );
 }
 
 export function Fields({ rows }: { rows: [string, ComponentChildren][] }) {

@@ -1,58 +1,77 @@
-// The form apps and cron jobs share: a name when creating, the Docker image, the container
-// options, and what only one of them has (an app's ports, containers per and rolling restart;
-// a cron job's schedule). Obvious mistakes are caught here; the manager judges the rest.
+// The form apps and cron jobs share, to create one or change one: a name when creating, the
+// Docker image, the container options, and what only one of them has (an app's ports,
+// containers per and rolling restart; a cron job's schedule). Obvious mistakes are caught
+// here; the manager judges the rest.
 
 import { useState } from 'preact/hooks';
-import { ErrorMessage, formError, useApi, type ConfirmRequest } from './components.tsx';
-import { formMistake, type ContainerForm } from './forms.ts';
-
-export interface ContainerFormProps {
-  kind: 'app' | 'cron job';
-  /** The form's heading, e.g. "New app" or "Edit web". */
-  title: string;
-  /** What the form holds first (a new one's defaults, or the current fields). */
-  initial: ContainerForm;
-  /** Creating asks for a name; editing does not. */
-  withName: boolean;
-  submitLabel: string;
-  /** Called with what was typed once it has no obvious mistake. */
-  submit: (form: ContainerForm, name: string) => void;
-  cancel?: () => void;
-}
+import type { ConfirmRequest } from './components.tsx';
+import { EMPTY_FORM, appBody, appForm, cronJobBody, cronJobForm, formMistake, type ContainerForm } from './forms.ts';
+import { FormCard, useSubmit } from './object-form.tsx';
+import type { App, CronJob } from './types.ts';
 
 /** Keys of the string fields, for the inputs. */
 type TextKey = { [K in keyof ContainerForm]: ContainerForm[K] extends string ? K : never }[keyof ContainerForm];
 type FlagKey = { [K in keyof ContainerForm]: ContainerForm[K] extends boolean ? K : never }[keyof ContainerForm];
 
-export function ContainerFormCard(props: ContainerFormProps) {
-  const [f, setF] = useState(props.initial);
+const PER_LABELS: Record<string, string> = { server: 'server', cpu: 'CPU core', memory: 'MB of memory' };
+
+/** What a create or a change does, for its confirmation. */
+function effect(kind: 'app' | 'cron job', f: ContainerForm, current: App | CronJob | undefined): string {
+  const image = f.image.trim();
+  if (kind === 'app') {
+    if (current === undefined) return `${image}, ${f.running ? 'running' : 'stopped'}, ${f.count} container(s) per ${f.per}. No device runs it until a device group lists it.`;
+    return `Every device running ${(current as App).app_name} replaces its containers${(current as App).rolling_restart ? ', one at a time' : ''}.`;
+  }
+  if (current === undefined) return `${image} on the schedule ${f.schedule.trim()}${f.running ? '' : ' (stopped)'}. No device runs it until a device group lists it.`;
+  return 'The devices of the groups that list it run the new version from its next start.';
+}
+
+/** Creating an app or a cron job (no `current`), or changing one (only the fields that changed are sent). */
+export function ContainerFormCard(props: {
+  kind: 'app' | 'cron job';
+  current?: App | CronJob;
+  confirm: (request: ConfirmRequest) => void;
+  done: (text: string) => void;
+  close?: () => void;
+}) {
+  const { kind, current } = props;
+  const isApp = kind === 'app';
+  const currentName = current === undefined ? undefined : isApp ? (current as App).app_name : (current as CronJob).cron_job_name;
+  const [f, setF] = useState(current === undefined ? EMPTY_FORM : isApp ? appForm(current as App) : cronJobForm(current as CronJob));
   const [name, setName] = useState('');
   const [mistake, setMistake] = useState<string | null>(null);
+  const ask = useSubmit(props.confirm, props.done);
   const text = (key: TextKey) => ({ value: f[key], onInput: (e: Event) => setF({ ...f, [key]: (e.currentTarget as HTMLInputElement).value }) });
   const flag = (key: FlagKey) => ({ checked: f[key], onChange: (e: Event) => setF({ ...f, [key]: (e.currentTarget as HTMLInputElement).checked }) });
-  const id = `${props.kind.replace(' ', '-')}-form-title`;
-  const isApp = props.kind === 'app';
   // containers_per keys the API takes; a stored one not in the usual three stays choosable.
-  const perKeys = ['server', 'cpu', 'memory', ...(['server', 'cpu', 'memory'].includes(f.per) ? [] : [f.per])];
-  const perLabel: Record<string, string> = { server: 'server', cpu: 'CPU core', memory: 'MB of memory' };
+  const perKeys = ['server', 'cpu', 'memory', ...(f.per in PER_LABELS ? [] : [f.per])];
 
-  function submit(event: Event) {
-    event.preventDefault();
-    const found = formMistake(props.kind, props.withName ? name : null, f);
+  function submit() {
+    const found =
+      formMistake(kind, f) ??
+      ask({
+        kind: isApp ? 'apps' : 'cron_jobs',
+        what: kind,
+        name: currentName ?? name,
+        body: isApp ? appBody(f) : cronJobBody(f),
+        ...(current === undefined ? {} : { current }),
+        message: () => effect(kind, f, current),
+        danger: isApp && current !== undefined,
+      });
     setMistake(found);
-    if (found === null) props.submit(f, name);
   }
 
   return (
-    <form class="card" onSubmit={submit} aria-labelledby={id}>
-      <h2 id={id}>{props.title}</h2>
+    <FormCard
+      id={`${kind.replace(' ', '-')}-form-title`}
+      title={currentName === undefined ? `New ${kind}` : `Edit ${currentName}`}
+      {...(currentName === undefined ? { nameInput: { input: isApp ? 'app_name' : 'cron_job_name', value: name, set: setName } } : {})}
+      mistake={mistake}
+      submitLabel={currentName === undefined ? `Create ${kind}` : 'Save changes'}
+      submit={submit}
+      {...(props.close ? { close: props.close } : {})}
+    >
       <div class="grid">
-        {props.withName ? (
-          <label>
-            Name
-            <input name="name" required value={name} onInput={(e) => setName(e.currentTarget.value.trim())} />
-          </label>
-        ) : null}
         <label>
           Docker image
           <input name="docker_image" required placeholder="registry.example.com/web:1.2" {...text('image')} />
@@ -79,7 +98,7 @@ export function ContainerFormCard(props: ContainerFormProps) {
               <select name="containers_per" value={f.per} onChange={(e) => setF({ ...f, per: e.currentTarget.value })}>
                 {perKeys.map((key) => (
                   <option key={key} value={key}>
-                    {perLabel[key] ?? key}
+                    {PER_LABELS[key] ?? key}
                   </option>
                 ))}
               </select>
@@ -116,63 +135,6 @@ export function ContainerFormCard(props: ContainerFormProps) {
           </label>
         ) : null}
       </div>
-      {mistake === null ? null : <ErrorMessage error={formError(mistake)} />}
-      <div class="buttons">
-        <button type="submit" class="primary">
-          {props.submitLabel}
-        </button>
-        {props.cancel ? (
-          <button type="button" onClick={props.cancel}>
-            Cancel
-          </button>
-        ) : null}
-      </div>
-    </form>
-  );
-}
-
-/** Editing one: the form filled with its fields; once confirmed, only what changed is sent (PATCH <path>). */
-export function EditContainerForm(props: {
-  kind: 'app' | 'cron job';
-  name: string;
-  initial: ContainerForm;
-  /** The fields of the form that differ from the current ones. */
-  changes: (form: ContainerForm) => Record<string, unknown>;
-  path: string;
-  /** What the change does on the devices, for the confirmation. */
-  effect: string;
-  danger?: boolean;
-  confirm: (request: ConfirmRequest) => void;
-  done: (text: string) => void;
-  close: () => void;
-}) {
-  const api = useApi();
-  const [unchanged, setUnchanged] = useState(false);
-  function submit(f: ContainerForm) {
-    const changes = props.changes(f);
-    const names = Object.keys(changes);
-    setUnchanged(names.length === 0);
-    if (names.length === 0) return;
-    props.confirm({
-      title: `Change ${props.name}?`,
-      message: `Changes ${names.join(', ')}. ${props.effect}`,
-      confirm: 'Save changes',
-      danger: props.danger ?? false,
-      run: async () => {
-        await api.call('PATCH', props.path, changes);
-        props.close();
-        props.done(`${props.kind === 'app' ? 'App' : 'Cron job'} ${props.name} changed: ${names.join(', ')}.`);
-      },
-    });
-  }
-  return (
-    <>
-      <ContainerFormCard kind={props.kind} title={`Edit ${props.name}`} initial={props.initial} withName={false} submitLabel="Save changes" submit={submit} cancel={props.close} />
-      {unchanged ? (
-        <p class="muted" role="status">
-          Nothing changed: nothing to send.
-        </p>
-      ) : null}
-    </>
+    </FormCard>
   );
 }

@@ -125,9 +125,7 @@ export function nameMistake(name: string, principal = false): string | null {
 const ALIASES = ['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly'];
 
 /** Obvious mistakes in what was typed (null: none); the manager checks the rest and says why. */
-export function formMistake(kind: 'app' | 'cron job', name: string | null, f: ContainerForm): string | null {
-  const badName = name === null ? null : nameMistake(name);
-  if (badName !== null) return badName;
+export function formMistake(kind: 'app' | 'cron job', f: ContainerForm): string | null {
   if (f.image.trim() === '' || /\s/.test(f.image.trim())) return 'The Docker image is one word, e.g. registry.example.com/web:1.2.';
   const line = f.env.split('\n').find((l) => l.trim() !== '' && (!l.includes('=') || l.slice(0, l.indexOf('=')).trim() === ''));
   if (line !== undefined) return `Environment variables are KEY=value, one per line: "${line.trim()}" is not.`;

@@ -6,24 +6,15 @@
 // entry), refresh its token and sign in with the new one. Every change goes through the
 // confirmation dialog; elements are found by role and label.
 
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Browser, Page } from 'playwright-core';
-import { basic, call, managerSuite, type TestManager } from '../helpers/manager.ts';
-import { confirmWith, launchChromium, nav, newPage as newTab, refusedWith, signIn, signInWithToken, status } from '../helpers/browser.ts';
+import type { Page } from 'playwright-core';
+import { basic, call } from '../helpers/manager.ts';
+import { confirmWith, dashboardSuite, nav, refusedWith, signIn, signInWithToken, status } from '../helpers/browser.ts';
 
-let m: TestManager;
-managerSuite((manager) => (m = manager));
-
-let browser: Browser;
-before(async () => {
-  browser = await launchChromium();
-});
-after(async () => {
-  await browser?.close();
-});
-
-const newPage = (t: { after: (fn: () => Promise<void>) => void }) => newTab(browser, t);
+/** The manager (m.url) and fresh tabs in Chromium. */
+const m = dashboardSuite();
+const newPage = m.newPage;
 
 async function post(path: string, body: unknown): Promise<void> {
   const reply = await call(m.url, 'POST', `/api/v2${path}`, { body });
@@ -118,7 +109,7 @@ test("edit an app's env vars and ports: exactly those fields are sent and change
   // Saving the form unchanged sends nothing.
   await page.getByRole('button', { name: 'Edit', exact: true }).click();
   await page.getByRole('button', { name: 'Save changes' }).click();
-  await status(page, 'Nothing changed');
+  assert.match((await page.getByRole('alert').textContent()) ?? '', /CHECK_FORM: Nothing changed/);
   assert.equal(patches.length, 1);
 });
 

@@ -5,27 +5,18 @@
 // reports, and the errors: a wrong password, a refused action, credentials that stop working.
 // Elements are found by role and label, as a screen reader would. Chromium missing: fails.
 
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Fastify from 'fastify';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import type { ManagerContext } from '../../roles/manager/context.ts';
 import { dashboardRoutes } from '../../roles/manager/dashboard.ts';
-import { ADMIN_PASSWORD, ADMIN_TOKEN, ADMIN_USER, call, managerSuite, type TestManager } from '../helpers/manager.ts';
-import { confirmWith, currentIds, deviceReport, launchChromium, nav, newPage as newTab, postReports, refusedWith, signIn as signInAs, signInWithToken, status } from '../helpers/browser.ts';
+import { ADMIN_PASSWORD, ADMIN_TOKEN, ADMIN_USER, call } from '../helpers/manager.ts';
+import { confirmWith, currentIds, dashboardSuite, deviceReport, nav, postReports, refusedWith, signIn as signInAs, signInWithToken, status } from '../helpers/browser.ts';
 
-let m: TestManager;
-managerSuite((manager) => (m = manager));
-
-let browser: Browser;
-before(async () => {
-  browser = await launchChromium();
-});
-after(async () => {
-  await browser?.close();
-});
-
-const newPage = (t: { after: (fn: () => Promise<void>) => void }) => newTab(browser, t);
+/** The manager (m.url) and fresh tabs in Chromium. */
+const m = dashboardSuite();
+const newPage = m.newPage;
 const signIn = (page: Page, password = ADMIN_PASSWORD) => signInAs(page, m.url, ADMIN_USER, password);
 
 test('the dashboard is three public files: strict CSP, nosniff, ETags, hashed URLs cached for good; /ui leads to it', async () => {

@@ -5,9 +5,10 @@
 
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { after, before } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { AppState, ConfigIds } from '../../src/model/report.ts';
-import { ADMIN_AUTH, ADMIN_PASSWORD, ADMIN_USER, call } from './manager.ts';
+import { ADMIN_AUTH, ADMIN_PASSWORD, ADMIN_USER, call, managerSuite, type TestManager } from './manager.ts';
 import { uniq } from './fixtures.ts';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -19,8 +20,29 @@ export async function launchChromium(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
 }
 
+type TestContextLike = { after: (fn: () => Promise<void>) => void };
+
+/** A real manager (SQLite) and headless Chromium for one test file: its URL and fresh tabs, once `before` has run. */
+export function dashboardSuite(): { readonly url: string; newPage: (t: TestContextLike) => Promise<Page> } {
+  let manager: TestManager | undefined;
+  let browser: Browser | undefined;
+  managerSuite((started) => (manager = started));
+  before(async () => {
+    browser = await launchChromium();
+  });
+  after(async () => {
+    await browser?.close();
+  });
+  return {
+    get url() {
+      return manager!.url;
+    },
+    newPage: (t) => newPage(browser!, t),
+  };
+}
+
 /** A fresh tab; any Content-Security-Policy violation or script error fails the test. */
-export async function newPage(browser: Browser, t: { after: (fn: () => Promise<void>) => void }): Promise<Page> {
+export async function newPage(browser: Browser, t: TestContextLike): Promise<Page> {
   const context = await browser.newContext();
   const page = await context.newPage();
   page.setDefaultTimeout(10_000);

@@ -4,36 +4,30 @@
 
 import { useState } from 'preact/hooks';
 import { segment, type Api } from '../api.ts';
-import { DeleteButton, EnvValues, Fields, Loading, list, ports, useApi, useConfirm, useLoad, useNotice, yesNo, type ConfirmRequest } from '../components.tsx';
-import { ContainerFormCard, EditContainerForm } from '../container-form.tsx';
-import { EMPTY_FORM, appBody, appForm, changedFields, type ContainerForm } from '../forms.ts';
+import { DeleteButton, EnvValues, Fields, FormToggle, Heading, Loading, list, ports, useApi, usePage, yesNo, type ConfirmRequest } from '../components.tsx';
+import { ContainerFormCard } from '../container-form.tsx';
 import { href } from '../router.ts';
 import type { App } from '../types.ts';
 import { AppTable } from './groups.tsx';
 
 export function AppsPage() {
-  const loaded = useLoad((a) => a.all<App>('apps'), []);
-  const [dialog, confirm] = useConfirm();
-  const [notice, say] = useNotice();
+  const { loaded, dialog, confirm, notice, done } = usePage((a) => a.all<App>('apps'), []);
   const [creating, setCreating] = useState(false);
   return (
     <section aria-labelledby="apps-title">
-      <div class="heading">
-        <h1 id="apps-title">Apps</h1>
-        <div class="buttons">
-          <button type="button" class="primary" aria-expanded={creating} onClick={() => setCreating(!creating)}>
-            New app
-          </button>
-        </div>
-      </div>
+      <Heading id="apps-title" title="Apps">
+        <FormToggle open={creating} set={setCreating} primary>
+          New app
+        </FormToggle>
+      </Heading>
       {notice}
       {creating ? (
-        <NewApp
+        <ContainerFormCard
+          kind="app"
           confirm={confirm}
-          done={(name) => {
+          done={(text) => {
             setCreating(false);
-            say(`App ${name} created. Add it to a device group to run it.`);
-            loaded.reload();
+            done(`${text} Add it to a device group to run it.`);
           }}
         />
       ) : null}
@@ -41,23 +35,6 @@ export function AppsPage() {
       {dialog}
     </section>
   );
-}
-
-function NewApp({ confirm, done }: { confirm: (request: ConfirmRequest) => void; done: (name: string) => void }) {
-  const api = useApi();
-  function submit(f: ContainerForm, name: string) {
-    const body = appBody(f);
-    confirm({
-      title: `Create app ${name}?`,
-      message: `${body.docker_image}, ${f.running ? 'running' : 'stopped'}, ${f.count} container(s) per ${f.per}. No device runs it until a device group lists it.`,
-      confirm: 'Create app',
-      run: async () => {
-        await api.post(`/apps/${segment(name)}`, body);
-        done(name);
-      },
-    });
-  }
-  return <ContainerFormCard kind="app" title="New app" initial={EMPTY_FORM} withName submitLabel="Create app" submit={submit} />;
 }
 
 type Action = 'start' | 'stop' | 'restart';
@@ -84,15 +61,9 @@ function appAction(api: Api, name: string, action: Action, done: (text: string) 
 
 export function AppPage({ name }: { name: string }) {
   const api = useApi();
-  const loaded = useLoad((a) => a.get<App>(`/apps/${segment(name)}`), [name]);
-  const [dialog, confirm] = useConfirm();
-  const [notice, say] = useNotice();
+  const { loaded, dialog, confirm, notice, done } = usePage((a) => a.get<App>(`/apps/${segment(name)}`), [name]);
   const [image, setImage] = useState('');
   const [editing, setEditing] = useState(false);
-  const done = (text: string) => {
-    say(text);
-    loaded.reload();
-  };
 
   function updateImage(event: Event) {
     event.preventDefault();
@@ -112,49 +83,29 @@ export function AppPage({ name }: { name: string }) {
 
   return (
     <section aria-labelledby="app-title">
-      <p class="crumbs">
-        <a href={href('apps')}>Apps</a> /
-      </p>
-      <div class="heading">
-        <h1 id="app-title">{name}</h1>
-        <div class="buttons">
-          <button type="button" aria-expanded={editing} onClick={() => setEditing(!editing)}>
-            Edit
+      <Heading id="app-title" title={name} back={{ href: href('apps'), label: 'Apps' }}>
+        <FormToggle open={editing} set={setEditing}>
+          Edit
+        </FormToggle>
+        {(['start', 'stop', 'restart'] as const).map((action) => (
+          <button key={action} type="button" class={ACTIONS[action].danger ? 'danger' : ''} onClick={() => confirm(appAction(api, name, action, done))}>
+            {ACTIONS[action].label}
           </button>
-          {(['start', 'stop', 'restart'] as const).map((action) => (
-            <button key={action} type="button" class={ACTIONS[action].danger ? 'danger' : ''} onClick={() => confirm(appAction(api, name, action, done))}>
-              {ACTIONS[action].label}
-            </button>
-          ))}
-          <DeleteButton
-            confirm={confirm}
-            kind="apps"
-            name={name}
-            what="app"
-            message="It is removed from every device group that lists it, and their devices stop it."
-            back={href('apps')}
-          />
-        </div>
-      </div>
+        ))}
+        <DeleteButton
+          confirm={confirm}
+          kind="apps"
+          name={name}
+          what="app"
+          message="It is removed from every device group that lists it, and their devices stop it."
+          back={href('apps')}
+        />
+      </Heading>
       {notice}
       <Loading loaded={loaded}>
         {(app) => (
           <>
-            {editing ? (
-              <EditContainerForm
-                key={app.app_id}
-                kind="app"
-                name={name}
-                initial={appForm(app)}
-                changes={(f) => changedFields(appBody(f), app)}
-                path={`/apps/${segment(name)}/update`}
-                effect={`Every device running ${name} replaces its containers${app.rolling_restart ? ', one at a time' : ''}.`}
-                danger
-                confirm={confirm}
-                done={done}
-                close={() => setEditing(false)}
-              />
-            ) : null}
+            {editing ? <ContainerFormCard key={app.app_id} kind="app" current={app} confirm={confirm} done={(text) => (setEditing(false), done(text))} close={() => setEditing(false)} /> : null}
             <Fields
               rows={[
                 ['Docker image', <span class="mono">{app.docker_image}</span>],

@@ -3,47 +3,25 @@
 
 import { useState } from 'preact/hooks';
 import { segment } from '../api.ts';
-import { DeleteButton, EnvValues, Fields, Loading, list, useApi, useConfirm, useLoad, useNotice, yesNo } from '../components.tsx';
-import { ContainerFormCard, EditContainerForm } from '../container-form.tsx';
-import { EMPTY_FORM, changedFields, cronJobBody, cronJobForm, type ContainerForm } from '../forms.ts';
+import { DeleteButton, EnvValues, Fields, FormToggle, Heading, Loading, list, usePage, yesNo } from '../components.tsx';
+import { ContainerFormCard } from '../container-form.tsx';
 import { href } from '../router.ts';
 import type { CronJob } from '../types.ts';
 import { CronJobTable } from './groups.tsx';
 
 export function CronJobsPage() {
-  const api = useApi();
-  const loaded = useLoad((a) => a.all<CronJob>('cron_jobs'), []);
-  const [dialog, confirm] = useConfirm();
-  const [notice, say] = useNotice();
+  const { loaded, dialog, confirm, notice, done } = usePage((a) => a.all<CronJob>('cron_jobs'), []);
   const [creating, setCreating] = useState(false);
-
-  function create(f: ContainerForm, name: string) {
-    const body = cronJobBody(f);
-    confirm({
-      title: `Create cron job ${name}?`,
-      message: `${body.docker_image} on the schedule ${body.schedule}${f.running ? '' : ' (stopped)'}. No device runs it until a device group lists it.`,
-      confirm: 'Create cron job',
-      run: async () => {
-        await api.post(`/cron_jobs/${segment(name)}`, body);
-        setCreating(false);
-        say(`Cron job ${name} created. Add it to a device group to run it.`);
-        loaded.reload();
-      },
-    });
-  }
 
   return (
     <section aria-labelledby="cron-jobs-title">
-      <div class="heading">
-        <h1 id="cron-jobs-title">Cron jobs</h1>
-        <div class="buttons">
-          <button type="button" class="primary" aria-expanded={creating} onClick={() => setCreating(!creating)}>
-            New cron job
-          </button>
-        </div>
-      </div>
+      <Heading id="cron-jobs-title" title="Cron jobs">
+        <FormToggle open={creating} set={setCreating} primary>
+          New cron job
+        </FormToggle>
+      </Heading>
       {notice}
-      {creating ? <ContainerFormCard kind="cron job" title="New cron job" initial={EMPTY_FORM} withName submitLabel="Create cron job" submit={create} /> : null}
+      {creating ? <ContainerFormCard kind="cron job" confirm={confirm} done={(text) => (setCreating(false), done(`${text} Add it to a device group to run it.`))} /> : null}
       <Loading loaded={loaded}>{(jobs) => (jobs.length === 0 ? <p class="empty-state">No cron job yet.</p> : <CronJobTable jobs={jobs} />)}</Loading>
       {dialog}
     </section>
@@ -51,53 +29,28 @@ export function CronJobsPage() {
 }
 
 export function CronJobPage({ name }: { name: string }) {
-  const loaded = useLoad((a) => a.get<CronJob>(`/cron_jobs/${segment(name)}`), [name]);
-  const [dialog, confirm] = useConfirm();
-  const [notice, say] = useNotice();
+  const { loaded, dialog, confirm, notice, done } = usePage((a) => a.get<CronJob>(`/cron_jobs/${segment(name)}`), [name]);
   const [editing, setEditing] = useState(false);
-  const done = (text: string) => {
-    say(text);
-    loaded.reload();
-  };
   return (
     <section aria-labelledby="cron-job-title">
-      <p class="crumbs">
-        <a href={href('cron-jobs')}>Cron jobs</a> /
-      </p>
-      <div class="heading">
-        <h1 id="cron-job-title">{name}</h1>
-        <div class="buttons">
-          <button type="button" aria-expanded={editing} onClick={() => setEditing(!editing)}>
-            Edit
-          </button>
-          <DeleteButton
-            confirm={confirm}
-            kind="cron_jobs"
-            name={name}
-            what="cron job"
-            message="It is removed from every device group that lists it, and their devices stop running it."
-            back={href('cron-jobs')}
-          />
-        </div>
-      </div>
+      <Heading id="cron-job-title" title={name} back={{ href: href('cron-jobs'), label: 'Cron jobs' }}>
+        <FormToggle open={editing} set={setEditing}>
+          Edit
+        </FormToggle>
+        <DeleteButton
+          confirm={confirm}
+          kind="cron_jobs"
+          name={name}
+          what="cron job"
+          message="It is removed from every device group that lists it, and their devices stop running it."
+          back={href('cron-jobs')}
+        />
+      </Heading>
       {notice}
       <Loading loaded={loaded}>
         {(job) => (
           <>
-            {editing ? (
-              <EditContainerForm
-                key={job.cron_job_id}
-                kind="cron job"
-                name={name}
-                initial={cronJobForm(job)}
-                changes={(f) => changedFields(cronJobBody(f), job)}
-                path={`/cron_jobs/${segment(name)}/update`}
-                effect="The devices of the groups that list it run the new version from its next start."
-                confirm={confirm}
-                done={done}
-                close={() => setEditing(false)}
-              />
-            ) : null}
+            {editing ? <ContainerFormCard key={job.cron_job_id} kind="cron job" current={job} confirm={confirm} done={(text) => (setEditing(false), done(text))} close={() => setEditing(false)} /> : null}
             <Fields
               rows={[
                 ['Schedule', <span class="mono">{job.schedule}</span>],

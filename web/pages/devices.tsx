@@ -3,7 +3,7 @@
 
 import { useState } from 'preact/hooks';
 import { query, segment } from '../api.ts';
-import { Badge, Fields, FilterForm, Loading, Pager, ago, formatTime, useCursors, useLoad } from '../components.tsx';
+import { Badge, Fields, FilterForm, Loading, Pager, Table, ago, formatTime, useCursors, useLoad } from '../components.tsx';
 import { href, hrefWith, navigate, type Route } from '../router.ts';
 import type { AppState, Device, DevicePage } from '../types.ts';
 
@@ -89,18 +89,7 @@ export function StatusBadge({ device }: { device: Device }) {
 
 function DeviceTable({ devices }: { devices: Device[] }) {
   return (
-    <table>
-      <caption class="sr-only">Devices</caption>
-      <thead>
-        <tr>
-          <th scope="col">Device</th>
-          <th scope="col">Device group</th>
-          <th scope="col">Last seen</th>
-          <th scope="col">Status</th>
-          <th scope="col">Why</th>
-          <th scope="col">Failing apps</th>
-        </tr>
-      </thead>
+    <Table caption="Devices" columns={['Device', 'Device group', 'Last seen', 'Status', 'Why', 'Failing apps']}>
       <tbody>
         {devices.map((d) => (
           <tr key={d.hostname}>
@@ -122,7 +111,7 @@ function DeviceTable({ devices }: { devices: Device[] }) {
           </tr>
         ))}
       </tbody>
-    </table>
+    </Table>
   );
 }
 
@@ -179,17 +168,7 @@ function DeviceDetails({ device }: { device: Device }) {
       {apps.length === 0 ? (
         <p class="muted">The device reports no app.</p>
       ) : (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">App</th>
-              <th scope="col">State</th>
-              <th scope="col">Containers</th>
-              <th scope="col">Restarts</th>
-              <th scope="col">app_id applied / current</th>
-              <th scope="col">Reason</th>
-            </tr>
-          </thead>
+        <Table columns={['App', 'State', 'Containers', 'Restarts', 'app_id applied / current', 'Reason']}>
           <tbody>
             {apps.map(([name, s]) => (
               <tr key={name}>
@@ -210,7 +189,7 @@ function DeviceDetails({ device }: { device: Device }) {
               </tr>
             ))}
           </tbody>
-        </table>
+        </Table>
       )}
       <h2>Last error</h2>
       {device.last_error === null ? (

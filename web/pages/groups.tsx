@@ -3,8 +3,9 @@
 
 import { useState } from 'preact/hooks';
 import { segment, type Api } from '../api.ts';
-import { DeleteButton, ErrorMessage, Fields, Loading, Members, formError, list, useApi, useConfirm, useLoad, useNotice, type ConfirmRequest } from '../components.tsx';
-import { changedFields, nameMistake, sorted, toggled } from '../forms.ts';
+import { DeleteButton, Fields, FormToggle, Heading, Loading, Members, Rows, Table, list, useApi, useLoad, usePage, type ConfirmRequest } from '../components.tsx';
+import { sorted, toggled } from '../forms.ts';
+import { FormCard, useSubmit } from '../object-form.tsx';
 import { href, hrefWith } from '../router.ts';
 import type { App, CronJob, DeviceGroup } from '../types.ts';
 
@@ -50,75 +51,51 @@ function Links({ kind, names }: { kind: 'apps' | 'cron-jobs'; names: string[] })
 
 export function GroupsPage() {
   const api = useApi();
-  const loaded = useLoad((a) => a.all<DeviceGroup>('device_groups'), []);
-  const [dialog, confirm] = useConfirm();
-  const [notice, say] = useNotice();
+  const { loaded, dialog, confirm, notice, done } = usePage((a) => a.all<DeviceGroup>('device_groups'), []);
   const [creating, setCreating] = useState(false);
-  const done = (text: string) => {
-    say(text);
-    loaded.reload();
-  };
   return (
     <section aria-labelledby="groups-title">
-      <div class="heading">
-        <h1 id="groups-title">Device groups</h1>
-        <div class="buttons">
-          <button type="button" class="primary" aria-expanded={creating} onClick={() => setCreating(!creating)}>
-            New device group
-          </button>
-          <button type="button" class="danger" onClick={() => confirm(pruneAll(api, done))}>
-            Prune all
-          </button>
-        </div>
-      </div>
+      <Heading id="groups-title" title="Device groups">
+        <FormToggle open={creating} set={setCreating} primary>
+          New device group
+        </FormToggle>
+        <button type="button" class="danger" onClick={() => confirm(pruneAll(api, done))}>
+          Prune all
+        </button>
+      </Heading>
       {notice}
       {creating ? <GroupForm confirm={confirm} done={(text) => (setCreating(false), done(text))} /> : null}
       <Loading loaded={loaded}>
-        {(groups) =>
-          groups.length === 0 ? (
-            <p class="empty-state">No device group yet.</p>
-          ) : (
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Device group</th>
-                  <th scope="col">Apps</th>
-                  <th scope="col">Cron jobs</th>
-                  <th scope="col">device_group_id</th>
-                  <th scope="col">prune_id</th>
-                  <th scope="col">
-                    <span class="sr-only">Actions</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {groups.map((g) => (
-                  <tr key={g.device_group}>
-                    <th scope="row">
-                      <a href={href('groups', g.device_group)}>{g.device_group}</a>
-                    </th>
-                    <td>
-                      <Links kind="apps" names={g.apps} />
-                    </td>
-                    <td>
-                      <Links kind="cron-jobs" names={g.cron_jobs} />
-                    </td>
-                    <td>{g.device_group_id}</td>
-                    <td>{g.prune_id}</td>
-                    <td>
-                      <div class="row-actions">
-                        <a href={hrefWith({ device_group: g.device_group }, 'devices')}>Devices</a>
-                        <button type="button" aria-label={`Prune ${g.device_group}`} onClick={() => confirm(pruneGroup(api, g, done))}>
-                          Prune
-                        </button>
-                      </div>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          )
-        }
+        {(groups) => (
+          <Rows
+            items={groups}
+            empty="No device group yet."
+            columns={['Device group', 'Apps', 'Cron jobs', 'device_group_id', 'prune_id', '']}
+            row={(g) => (
+              <tr key={g.device_group}>
+                <th scope="row">
+                  <a href={href('groups', g.device_group)}>{g.device_group}</a>
+                </th>
+                <td>
+                  <Links kind="apps" names={g.apps} />
+                </td>
+                <td>
+                  <Links kind="cron-jobs" names={g.cron_jobs} />
+                </td>
+                <td>{g.device_group_id}</td>
+                <td>{g.prune_id}</td>
+                <td>
+                  <div class="row-actions">
+                    <a href={hrefWith({ device_group: g.device_group }, 'devices')}>Devices</a>
+                    <button type="button" aria-label={`Prune ${g.device_group}`} onClick={() => confirm(pruneGroup(api, g, done))}>
+                      Prune
+                    </button>
+                  </div>
+                </td>
+              </tr>
+            )}
+          />
+        )}
       </Loading>
       {dialog}
     </section>
@@ -138,57 +115,39 @@ const runs = (apps: string[], cronJobs: string[]) =>
 
 /** Creating a group (no `group`), or changing which apps and cron jobs one lists (only what changed is sent). */
 function GroupForm({ group, confirm, done, close }: { group?: DeviceGroup; confirm: (request: ConfirmRequest) => void; done: (text: string) => void; close?: () => void }) {
-  const api = useApi();
   const names = useAllNames();
+  const ask = useSubmit(confirm, done);
   const [name, setName] = useState('');
   const [apps, setApps] = useState(new Set(group?.apps ?? []));
   const [cronJobs, setCronJobs] = useState(new Set(group?.cron_jobs ?? []));
   const [mistake, setMistake] = useState<string | null>(null);
-  const id = group === undefined ? 'new-group-title' : 'edit-group-title';
 
-  function submit(event: Event) {
-    event.preventDefault();
+  function submit() {
     const body = { apps: sorted(apps), cron_jobs: sorted(cronJobs) };
-    if (group === undefined) {
-      const bad = nameMistake(name);
-      setMistake(bad);
-      if (bad !== null) return;
-      confirm({
-        title: `Create device group ${name}?`,
-        message: `Its devices will run ${runs(body.apps, body.cron_jobs)}.`,
-        confirm: 'Create device group',
-        run: async () => {
-          await api.post(`/device_groups/${segment(name)}`, body);
-          done(`Device group ${name} created.`);
-        },
-      });
-      return;
-    }
-    const changes = changedFields(body, { apps: sorted(group.apps), cron_jobs: sorted(group.cron_jobs) });
-    setMistake(Object.keys(changes).length === 0 ? 'Nothing changed: nothing to send.' : null);
-    if (Object.keys(changes).length === 0) return;
-    confirm({
-      title: `Change ${group.device_group}?`,
-      message: `Its devices will run ${runs(body.apps, body.cron_jobs)}: they start what was added and remove what was taken out.`,
-      confirm: 'Save changes',
-      danger: true,
-      run: async () => {
-        await api.call('PATCH', `/device_groups/${segment(group.device_group)}/update`, changes);
-        close?.();
-        done(`Device group ${group.device_group} changed: ${Object.keys(changes).join(', ')}.`);
-      },
-    });
+    const effect = group === undefined ? '' : ': they start what was added and remove what was taken out';
+    setMistake(
+      ask({
+        kind: 'device_groups',
+        what: 'device group',
+        name: group?.device_group ?? name,
+        body,
+        ...(group === undefined ? {} : { current: { apps: sorted(group.apps), cron_jobs: sorted(group.cron_jobs) } }),
+        message: () => `Its devices will run ${runs(body.apps, body.cron_jobs)}${effect}.`,
+        danger: group !== undefined,
+      }),
+    );
   }
 
   return (
-    <form class="card" onSubmit={submit} aria-labelledby={id}>
-      <h2 id={id}>{group === undefined ? 'New device group' : `Apps and cron jobs of ${group.device_group}`}</h2>
-      {group === undefined ? (
-        <label>
-          Name
-          <input name="device_group" required value={name} onInput={(e) => setName(e.currentTarget.value.trim())} />
-        </label>
-      ) : null}
+    <FormCard
+      id={group === undefined ? 'new-group-title' : 'edit-group-title'}
+      title={group === undefined ? 'New device group' : `Apps and cron jobs of ${group.device_group}`}
+      {...(group === undefined ? { nameInput: { input: 'device_group', value: name, set: setName } } : {})}
+      mistake={mistake}
+      submitLabel={group === undefined ? 'Create device group' : 'Save changes'}
+      submit={submit}
+      {...(close ? { close } : {})}
+    >
       <Loading loaded={names}>
         {(n) => (
           <div class="columns">
@@ -197,24 +156,13 @@ function GroupForm({ group, confirm, done, close }: { group?: DeviceGroup; confi
           </div>
         )}
       </Loading>
-      {mistake === null ? null : <ErrorMessage error={formError(mistake)} />}
-      <div class="buttons">
-        <button type="submit" class="primary">
-          {group === undefined ? 'Create device group' : 'Save changes'}
-        </button>
-        {close ? (
-          <button type="button" onClick={close}>
-            Cancel
-          </button>
-        ) : null}
-      </div>
-    </form>
+    </FormCard>
   );
 }
 
 export function GroupPage({ name }: { name: string }) {
   const api = useApi();
-  const loaded = useLoad(async (a) => {
+  const { loaded, dialog, confirm, notice, done } = usePage(async (a) => {
     const group = await a.get<DeviceGroup>(`/device_groups/${segment(name)}`);
     const [apps, cronJobs] = await Promise.all([
       Promise.all(group.apps.map((app) => a.get<App>(`/apps/${segment(app)}`))),
@@ -222,49 +170,37 @@ export function GroupPage({ name }: { name: string }) {
     ]);
     return { group, apps, cronJobs };
   }, [name]);
-  const [dialog, confirm] = useConfirm();
-  const [notice, say] = useNotice();
   const [editing, setEditing] = useState(false);
-  const done = (text: string) => {
-    say(text);
-    loaded.reload();
-  };
   return (
     <section aria-labelledby="group-title">
-      <p class="crumbs">
-        <a href={href('groups')}>Device groups</a> /
-      </p>
-      <div class="heading">
-        <h1 id="group-title">{name}</h1>
-        <div class="buttons">
-          <a class="button" href={hrefWith({ device_group: name }, 'devices')}>
-            Devices
-          </a>
-          {loaded.data ? (
-            <>
-              <button type="button" aria-expanded={editing} onClick={() => setEditing(!editing)}>
-                Edit
-              </button>
-              <button type="button" class="danger" onClick={() => confirm(pruneGroup(api, loaded.data!.group, done))}>
-                Prune
-              </button>
-              <DeleteButton
-                confirm={confirm}
-                kind="device_groups"
-                name={name}
-                what="device group"
-                message="Its devices keep what they run until they are given another group; the apps and cron jobs are kept."
-                back={href('groups')}
-              />
-            </>
-          ) : null}
-        </div>
-      </div>
+      <Heading id="group-title" title={name} back={{ href: href('groups'), label: 'Device groups' }}>
+        <a class="button" href={hrefWith({ device_group: name }, 'devices')}>
+          Devices
+        </a>
+        {loaded.data ? (
+          <>
+            <FormToggle open={editing} set={setEditing}>
+              Edit
+            </FormToggle>
+            <button type="button" class="danger" onClick={() => confirm(pruneGroup(api, loaded.data!.group, done))}>
+              Prune
+            </button>
+            <DeleteButton
+              confirm={confirm}
+              kind="device_groups"
+              name={name}
+              what="device group"
+              message="Its devices keep what they run until they are given another group; the apps and cron jobs are kept."
+              back={href('groups')}
+            />
+          </>
+        ) : null}
+      </Heading>
       {notice}
       <Loading loaded={loaded}>
         {({ group: g, apps, cronJobs }) => (
           <>
-            {editing ? <GroupForm key={g.device_group_id} group={g} confirm={confirm} done={done} close={() => setEditing(false)} /> : null}
+            {editing ? <GroupForm key={g.device_group_id} group={g} confirm={confirm} done={(text) => (setEditing(false), done(text))} close={() => setEditing(false)} /> : null}
             <Fields
               rows={[
                 ['device_group_id', String(g.device_group_id)],
@@ -285,16 +221,7 @@ export function GroupPage({ name }: { name: string }) {
 
 export function AppTable({ apps }: { apps: App[] }) {
   return (
-    <table>
-      <thead>
-        <tr>
-          <th scope="col">App</th>
-          <th scope="col">Image</th>
-          <th scope="col">Running</th>
-          <th scope="col">Containers per</th>
-          <th scope="col">app_id</th>
-        </tr>
-      </thead>
+    <Table columns={['App', 'Image', 'Running', 'Containers per', 'app_id']}>
       <tbody>
         {apps.map((a) => (
           <tr key={a.app_name}>
@@ -308,22 +235,13 @@ export function AppTable({ apps }: { apps: App[] }) {
           </tr>
         ))}
       </tbody>
-    </table>
+    </Table>
   );
 }
 
 export function CronJobTable({ jobs }: { jobs: CronJob[] }) {
   return (
-    <table>
-      <thead>
-        <tr>
-          <th scope="col">Cron job</th>
-          <th scope="col">Schedule</th>
-          <th scope="col">Image</th>
-          <th scope="col">Running</th>
-          <th scope="col">cron_job_id</th>
-        </tr>
-      </thead>
+    <Table columns={['Cron job', 'Schedule', 'Image', 'Running', 'cron_job_id']}>
       <tbody>
         {jobs.map((j) => (
           <tr key={j.cron_job_name}>
@@ -337,6 +255,6 @@ export function CronJobTable({ jobs }: { jobs: CronJob[] }) {
           </tr>
         ))}
       </tbody>
-    </table>
+    </Table>
   );
 }

@@ -3,7 +3,7 @@
 
 import { useState } from 'preact/hooks';
 import { query } from '../api.ts';
-import { FilterForm, Loading, Pager, formatTime, useCursors, useLoad } from '../components.tsx';
+import { FilterForm, Loading, Pager, Table, formatTime, useCursors, useLoad } from '../components.tsx';
 import { href, hrefWith, navigate, type Route } from '../router.ts';
 import type { ReportPage } from '../types.ts';
 import { AppBadge } from './devices.tsx';
@@ -83,17 +83,7 @@ function ReportList({ filters }: { filters: Filters }) {
           page.data === null ? (
             <p class="empty-state">{pages.page === 1 ? 'No report matches.' : 'No more reports.'}</p>
           ) : (
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Made</th>
-                  <th scope="col">Device</th>
-                  <th scope="col">Device group</th>
-                  <th scope="col">Updated</th>
-                  <th scope="col">Apps</th>
-                  <th scope="col">Report</th>
-                </tr>
-              </thead>
+            <Table columns={['Made', 'Device', 'Device group', 'Updated', 'Apps', 'Report']}>
               <tbody>
                 {page.data.map((r) => (
                   <tr key={r._id.$oid}>
@@ -119,7 +109,7 @@ function ReportList({ filters }: { filters: Filters }) {
                   </tr>
                 ))}
               </tbody>
-            </table>
+            </Table>
           )
         }
       </Loading>

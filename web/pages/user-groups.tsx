@@ -4,8 +4,9 @@
 
 import { useState } from 'preact/hooks';
 import { segment } from '../api.ts';
-import { DeleteButton, ErrorMessage, Fields, Loading, Members, formError, list, useApi, useConfirm, useLoad, useNotice, yesNo, type ConfirmRequest } from '../components.tsx';
-import { changedFields, nameMistake, sorted, toggled } from '../forms.ts';
+import { DeleteButton, Fields, FormToggle, Heading, Loading, Members, Rows, list, useLoad, usePage, yesNo, type ConfirmRequest } from '../components.tsx';
+import { sorted, toggled } from '../forms.ts';
+import { FormCard, useSubmit } from '../object-form.tsx';
 import { href } from '../router.ts';
 import type { Level, UserGroup } from '../types.ts';
 
@@ -22,71 +23,41 @@ const KINDS: { kind: GrantKind; legend: string; one: string }[] = [
 const grantsText = (grants: Record<string, Level>) => list(Object.entries(grants).map(([name, level]) => `${name}: ${level}`));
 
 export function UserGroupsPage() {
-  const loaded = useLoad((a) => a.all<UserGroup>('user_groups'), []);
-  const [dialog, confirm] = useConfirm();
-  const [notice, say] = useNotice();
+  const { loaded, dialog, confirm, notice, done } = usePage((a) => a.all<UserGroup>('user_groups'), []);
   const [creating, setCreating] = useState(false);
   return (
     <section aria-labelledby="user-groups-title">
-      <div class="heading">
-        <h1 id="user-groups-title">User groups</h1>
-        <div class="buttons">
-          <button type="button" class="primary" aria-expanded={creating} onClick={() => setCreating(!creating)}>
-            New user group
-          </button>
-          <a class="button" href={href('users')}>
-            Users
-          </a>
-        </div>
-      </div>
+      <Heading id="user-groups-title" title="User groups">
+        <FormToggle open={creating} set={setCreating} primary>
+          New user group
+        </FormToggle>
+        <a class="button" href={href('users')}>
+          Users
+        </a>
+      </Heading>
       {notice}
-      {creating ? (
-        <UserGroupForm
-          confirm={confirm}
-          done={(text) => {
-            setCreating(false);
-            say(text);
-            loaded.reload();
-          }}
-        />
-      ) : null}
+      {creating ? <UserGroupForm confirm={confirm} done={(text) => (setCreating(false), done(text))} /> : null}
       <Loading loaded={loaded}>
-        {(groups) =>
-          groups.length === 0 ? (
-            <p class="empty-state">No user group yet: users may do nothing until one grants them permissions.</p>
-          ) : (
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">User group</th>
-                  <th scope="col">Members</th>
-                  <th scope="col">Admin</th>
-                  <th scope="col">Pruning</th>
-                  {KINDS.map((k) => (
-                    <th key={k.kind} scope="col">
-                      {k.legend}
-                    </th>
-                  ))}
-                </tr>
-              </thead>
-              <tbody>
-                {groups.map((g) => (
-                  <tr key={g.user_group}>
-                    <th scope="row">
-                      <a href={href('user-groups', g.user_group)}>{g.user_group}</a>
-                    </th>
-                    <td>{list(g.group_members)}</td>
-                    <td>{yesNo(g.admin)}</td>
-                    <td>{yesNo(g.pruning_allowed)}</td>
-                    {KINDS.map((k) => (
-                      <td key={k.kind}>{grantsText(g[k.kind])}</td>
-                    ))}
-                  </tr>
+        {(groups) => (
+          <Rows
+            items={groups}
+            empty="No user group yet: users may do nothing until one grants them permissions."
+            columns={['User group', 'Members', 'Admin', 'Pruning', ...KINDS.map((k) => k.legend)]}
+            row={(g) => (
+              <tr key={g.user_group}>
+                <th scope="row">
+                  <a href={href('user-groups', g.user_group)}>{g.user_group}</a>
+                </th>
+                <td>{list(g.group_members)}</td>
+                <td>{yesNo(g.admin)}</td>
+                <td>{yesNo(g.pruning_allowed)}</td>
+                {KINDS.map((k) => (
+                  <td key={k.kind}>{grantsText(g[k.kind])}</td>
                 ))}
-              </tbody>
-            </table>
-          )
-        }
+              </tr>
+            )}
+          />
+        )}
       </Loading>
       {dialog}
     </section>
@@ -94,33 +65,21 @@ export function UserGroupsPage() {
 }
 
 export function UserGroupPage({ name }: { name: string }) {
-  const loaded = useLoad((a) => a.get<UserGroup>(`/user_groups/${segment(name)}`), [name]);
-  const [dialog, confirm] = useConfirm();
-  const [notice, say] = useNotice();
+  const { loaded, dialog, confirm, notice, done } = usePage((a) => a.get<UserGroup>(`/user_groups/${segment(name)}`), [name]);
   const [editing, setEditing] = useState(false);
-  const done = (text: string) => {
-    say(text);
-    loaded.reload();
-  };
   return (
     <section aria-labelledby="user-group-title">
-      <p class="crumbs">
-        <a href={href('user-groups')}>User groups</a> /
-      </p>
-      <div class="heading">
-        <h1 id="user-group-title">{name}</h1>
-        <div class="buttons">
-          <button type="button" aria-expanded={editing} onClick={() => setEditing(!editing)}>
-            Edit
-          </button>
-          <DeleteButton confirm={confirm} kind="user_groups" name={name} what="user group" message="Its members lose the permissions it granted them at once." back={href('user-groups')} />
-        </div>
-      </div>
+      <Heading id="user-group-title" title={name} back={{ href: href('user-groups'), label: 'User groups' }}>
+        <FormToggle open={editing} set={setEditing}>
+          Edit
+        </FormToggle>
+        <DeleteButton confirm={confirm} kind="user_groups" name={name} what="user group" message="Its members lose the permissions it granted them at once." back={href('user-groups')} />
+      </Heading>
       {notice}
       <Loading loaded={loaded}>
         {(g) => (
           <>
-            {editing ? <UserGroupForm key={JSON.stringify(g)} group={g} confirm={confirm} done={done} close={() => setEditing(false)} /> : null}
+            {editing ? <UserGroupForm key={JSON.stringify(g)} group={g} confirm={confirm} done={(text) => (setEditing(false), done(text))} close={() => setEditing(false)} /> : null}
             <Fields
               rows={[
                 ['Members', list(g.group_members)],
@@ -173,62 +132,43 @@ function GrantsField({ legend, one, names, grants, set }: { legend: string; one:
 }
 
 function UserGroupForm({ group, confirm, done, close }: { group?: UserGroup; confirm: (request: ConfirmRequest) => void; done: (text: string) => void; close?: () => void }) {
-  const api = useApi();
   const choices = useChoices();
+  const ask = useSubmit(confirm, done);
   const [name, setName] = useState('');
   const [members, setMembers] = useState(new Set(group?.group_members ?? []));
   const [admin, setAdmin] = useState(group?.admin ?? false);
   const [pruning, setPruning] = useState(group?.pruning_allowed ?? false);
   const [grants, setGrants] = useState<Grants>({ apps: group?.apps ?? {}, device_groups: group?.device_groups ?? {}, cron_jobs: group?.cron_jobs ?? {} });
   const [mistake, setMistake] = useState<string | null>(null);
-  const id = group === undefined ? 'new-user-group-title' : 'edit-user-group-title';
 
-  function submit(event: Event) {
-    event.preventDefault();
+  function submit() {
     const body = { group_members: sorted(members), admin, pruning_allowed: pruning, ...grants };
-    if (group === undefined) {
-      const bad = nameMistake(name, true);
-      setMistake(bad);
-      if (bad !== null) return;
-      confirm({
-        title: `Create user group ${name}?`,
-        message: `${body.group_members.length === 0 ? 'No member yet' : `Members: ${body.group_members.join(', ')}`}${admin ? '; they may do everything' : ''}.`,
-        confirm: 'Create user group',
-        run: async () => {
-          await api.post(`/user_groups/${segment(name)}`, body);
-          done(`User group ${name} created.`);
-        },
-      });
-      return;
-    }
-    const changes = changedFields(body, { ...group, group_members: sorted(group.group_members) });
-    const names = Object.keys(changes);
-    setMistake(names.length === 0 ? 'Nothing changed: nothing to send.' : null);
-    if (names.length === 0) return;
-    confirm({
-      title: `Change ${group.user_group}?`,
-      message: `Changes ${names.join(', ')}. Its members have the new permissions at once.`,
-      confirm: 'Save changes',
-      danger: true,
-      run: async () => {
-        await api.call('PATCH', `/user_groups/${segment(group.user_group)}/update`, changes);
-        close?.();
-        done(`User group ${group.user_group} changed: ${names.join(', ')}.`);
-      },
-    });
+    const who = body.group_members.length === 0 ? 'No member yet' : `Members: ${body.group_members.join(', ')}`;
+    setMistake(
+      ask({
+        kind: 'user_groups',
+        what: 'user group',
+        name: group?.user_group ?? name,
+        body,
+        ...(group === undefined ? {} : { current: { ...group, group_members: sorted(group.group_members) } }),
+        message: () => (group === undefined ? `${who}${admin ? '; they may do everything' : ''}.` : 'Its members have the new permissions at once.'),
+        danger: group !== undefined,
+      }),
+    );
   }
 
   // Names granted but gone from the lists (deleted since) stay shown, so they can be taken away.
   const withGranted = (names: string[], kind: GrantKind) => sorted(new Set([...names, ...Object.keys(grants[kind])]));
   return (
-    <form class="card" onSubmit={submit} aria-labelledby={id}>
-      <h2 id={id}>{group === undefined ? 'New user group' : `Members and permissions of ${group.user_group}`}</h2>
-      {group === undefined ? (
-        <label>
-          Name
-          <input name="user_group" required value={name} onInput={(e) => setName(e.currentTarget.value.trim())} />
-        </label>
-      ) : null}
+    <FormCard
+      id={group === undefined ? 'new-user-group-title' : 'edit-user-group-title'}
+      title={group === undefined ? 'New user group' : `Members and permissions of ${group.user_group}`}
+      {...(group === undefined ? { nameInput: { input: 'user_group', value: name, set: setName } } : {})}
+      mistake={mistake}
+      submitLabel={group === undefined ? 'Create user group' : 'Save changes'}
+      submit={submit}
+      {...(close ? { close } : {})}
+    >
       <div class="checks">
         <label>
           <input type="checkbox" checked={admin} onChange={(e) => setAdmin(e.currentTarget.checked)} /> Admin (may do everything, users included)
@@ -249,17 +189,6 @@ function UserGroupForm({ group, confirm, done, close }: { group?: UserGroup; con
           </>
         )}
       </Loading>
-      {mistake === null ? null : <ErrorMessage error={formError(mistake)} />}
-      <div class="buttons">
-        <button type="submit" class="primary">
-          {group === undefined ? 'Create user group' : 'Save changes'}
-        </button>
-        {close ? (
-          <button type="button" onClick={close}>
-            Cancel
-          </button>
-        ) : null}
-      </div>
-    </form>
+    </FormCard>
   );
 }

@@ -3,8 +3,9 @@
 
 import { useState } from 'preact/hooks';
 import { segment } from '../api.ts';
-import { DeleteButton, ErrorMessage, Loading, OnceSecret, formError, list, useApi, useConfirm, useLoad, useNotice, type ConfirmRequest } from '../components.tsx';
+import { DeleteButton, FormToggle, Heading, Loading, OnceSecret, Rows, list, useApi, usePage, type ConfirmRequest } from '../components.tsx';
 import { nameMistake, sorted } from '../forms.ts';
+import { FormCard } from '../object-form.tsx';
 import { href } from '../router.ts';
 import type { CreatedUser, UserGroup } from '../types.ts';
 
@@ -16,18 +17,12 @@ interface ShownToken {
 
 export function UsersPage() {
   const api = useApi();
-  const loaded = useLoad(async (a) => {
+  const { loaded, dialog, confirm, notice, done } = usePage(async (a) => {
     const [users, groups] = await Promise.all([a.get<{ users: string[] }>('/users'), a.all<UserGroup>('user_groups')]);
     return { users: sorted(users.users), groups };
   }, []);
-  const [dialog, confirm] = useConfirm();
-  const [notice, say] = useNotice();
   const [creating, setCreating] = useState(false);
   const [shown, setShown] = useState<ShownToken | null>(null);
-  const done = (text: string) => {
-    say(text);
-    loaded.reload();
-  };
 
   const refresh = (user: string): ConfirmRequest => ({
     title: `Give ${user} a new token?`,
@@ -43,17 +38,14 @@ export function UsersPage() {
 
   return (
     <section aria-labelledby="users-title">
-      <div class="heading">
-        <h1 id="users-title">Users</h1>
-        <div class="buttons">
-          <button type="button" class="primary" aria-expanded={creating} onClick={() => setCreating(!creating)}>
-            New user
-          </button>
-          <a class="button" href={href('user-groups')}>
-            User groups
-          </a>
-        </div>
-      </div>
+      <Heading id="users-title" title="Users">
+        <FormToggle open={creating} set={setCreating} primary>
+          New user
+        </FormToggle>
+        <a class="button" href={href('user-groups')}>
+          User groups
+        </a>
+      </Heading>
       {notice}
       {shown ? <OnceSecret label={`Token of ${shown.user}`} value={shown.token} note="Shown once: copy it now. The manager keeps only a hash of it." /> : null}
       {creating ? (
@@ -67,50 +59,38 @@ export function UsersPage() {
         />
       ) : null}
       <Loading loaded={loaded}>
-        {({ users, groups }) =>
-          users.length === 0 ? (
-            <p class="empty-state">No user yet: only the admin of the manager's settings signs in.</p>
-          ) : (
-            <>
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">User</th>
-                    <th scope="col">User groups</th>
-                    <th scope="col">
-                      <span class="sr-only">Actions</span>
-                    </th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {users.map((user) => (
-                    <tr key={user}>
-                      <th scope="row">{user}</th>
-                      <td>{list(groups.filter((g) => g.group_members.includes(user)).map((g) => g.user_group))}</td>
-                      <td>
-                        <div class="row-actions">
-                          <button type="button" aria-label={`Refresh the token of ${user}`} onClick={() => confirm(refresh(user))}>
-                            Refresh token
-                          </button>
-                          <DeleteButton
-                            confirm={confirm}
-                            kind="users"
-                            name={user}
-                            what="user"
-                            message="Its password and token stop working at once; the user groups keep its name."
-                            done={done}
-                            label={`Delete ${user}`}
-                          />
-                        </div>
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-              <NewPassword users={users} confirm={confirm} done={done} />
-            </>
-          )
-        }
+        {({ users, groups }) => (
+          <>
+            <Rows
+              items={users}
+              empty="No user yet: only the admin of the manager's settings signs in."
+              columns={['User', 'User groups', '']}
+              row={(user) => (
+                <tr key={user}>
+                  <th scope="row">{user}</th>
+                  <td>{list(groups.filter((g) => g.group_members.includes(user)).map((g) => g.user_group))}</td>
+                  <td>
+                    <div class="row-actions">
+                      <button type="button" aria-label={`Refresh the token of ${user}`} onClick={() => confirm(refresh(user))}>
+                        Refresh token
+                      </button>
+                      <DeleteButton
+                        confirm={confirm}
+                        kind="users"
+                        name={user}
+                        what="user"
+                        message="Its password and token stop working at once; the user groups keep its name."
+                        done={done}
+                        label={`Delete ${user}`}
+                      />
+                    </div>
+                  </td>
+                </tr>
+              )}
+            />
+            {users.length > 0 ? <NewPassword users={users} confirm={confirm} done={done} /> : null}
+          </>
+        )}
       </Loading>
       {dialog}
     </section>
@@ -122,8 +102,7 @@ function NewUser({ confirm, done }: { confirm: (request: ConfirmRequest) => void
   const [f, setF] = useState({ name: '', password: '', token: '' });
   const [mistake, setMistake] = useState<string | null>(null);
 
-  function submit(event: Event) {
-    event.preventDefault();
+  function submit() {
     const bad = nameMistake(f.name, true);
     setMistake(bad);
     if (bad !== null) return;
@@ -138,13 +117,8 @@ function NewUser({ confirm, done }: { confirm: (request: ConfirmRequest) => void
   }
 
   return (
-    <form class="card" onSubmit={submit} aria-labelledby="new-user-title">
-      <h2 id="new-user-title">New user</h2>
+    <FormCard id="new-user-title" title="New user" nameInput={{ input: 'user_name', value: f.name, set: (name) => setF({ ...f, name }) }} mistake={mistake} submitLabel="Create user" submit={submit}>
       <div class="grid">
-        <label>
-          Name
-          <input name="user_name" required autoComplete="off" value={f.name} onInput={(e) => setF({ ...f, name: e.currentTarget.value.trim() })} />
-        </label>
         <label>
           Password
           <input name="password" type="password" autoComplete="new-password" placeholder="random when left empty" value={f.password} onInput={(e) => setF({ ...f, password: e.currentTarget.value })} />
@@ -154,13 +128,7 @@ function NewUser({ confirm, done }: { confirm: (request: ConfirmRequest) => void
           <input name="token" type="password" autoComplete="off" placeholder="random when left empty" value={f.token} onInput={(e) => setF({ ...f, token: e.currentTarget.value })} />
         </label>
       </div>
-      {mistake === null ? null : <ErrorMessage error={formError(mistake)} />}
-      <div class="buttons">
-        <button type="submit" class="primary">
-          Create user
-        </button>
-      </div>
-    </form>
+    </FormCard>
   );
 }
 
