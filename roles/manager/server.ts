@@ -38,6 +38,8 @@ declare module 'fastify' {
 }
 
 export const BODY_LIMIT = 1024 * 1024;
+/** After ready, event-loop and heap pressure shed nothing for this long (two samples of under-pressure's). */
+const PRESSURE_GRACE_MS = 2_000;
 /** Default of the manager's request_timeout: how long a client may take to send a whole request. */
 export const REQUEST_TIMEOUT_MS = 30_000;
 
@@ -163,8 +165,12 @@ export function buildServer(ctx: ManagerContext, options: ServerOptions = {}): F
     maxHeapUsedBytes: heapShedBytes(),
     pressureHandler: () => undefined,
   });
+  // Armed a little after ready: the first samples hold the start-up itself (modules loaded,
+  // every route's schema compiled — a second or more on a busy 2-core device), which is no
+  // overload; a manager that answers /readyz must not then shed its first requests.
   app.addHook('onReady', (done) => {
-    ctx.load.pressure = () => app.isUnderPressure();
+    const armedAt = performance.now() + PRESSURE_GRACE_MS;
+    ctx.load.pressure = () => performance.now() >= armedAt && app.isUnderPressure();
     done();
   });
   let lastShedLog = 0;

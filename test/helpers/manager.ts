@@ -43,8 +43,10 @@ export function testConfig(dir: string, overrides: Partial<ManagerConfig> = {}):
     workers: 1,
     reportTtlSeconds: 3600,
     // The production defaults, but no auth throttle: suites fail authentication on purpose,
-    // many times a minute, from 127.0.0.1 (overload.test.ts turns it on).
-    overload: { maxEventLoopDelayMs: 1000, maxInFlight: 1024, maxLongPolls: 100_000, authFailuresPerMinute: 0 },
+    // many times a minute, from 127.0.0.1 (overload.test.ts turns it on); and no shedding on
+    // event-loop delay: the test process runs the clients too, on a CI machine busy with other
+    // suites, so its loop lags for reasons that are not the manager's (overload.test.ts tests it).
+    overload: { maxEventLoopDelayMs: 0, maxInFlight: 1024, maxLongPolls: 100_000, authFailuresPerMinute: 0 },
     ...overrides,
   };
 }

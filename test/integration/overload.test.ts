@@ -101,6 +101,19 @@ test('long-polls held do not count as in flight; past max_long_polls a new one i
   });
 });
 
+test('the start-up is no overload: a manager that has just become ready serves even after a long stall of its loop', async () => {
+  await withManager({ maxEventLoopDelayMs: 200 }, async (m) => {
+    // What a slow start looks like to the sampler: the loop blocked for over a second (here by
+    // us, right after ready; at start-up by module loading and schema compiling).
+    const until = Date.now() + 1200;
+    while (Date.now() < until) {
+      // busy
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the sampler's turn
+    assertStatus(await call(m.url, 'GET', '/api/v2/status'), 200);
+  });
+});
+
 function countHeld(m: TestManager): number {
   return m.manager.load.load.long_polls;
 }
