@@ -14,6 +14,7 @@ import { VERSION } from '../../src/version.ts';
 import { DOCS_ASSETS, readDocsAsset } from './docs-assets.ts';
 import { PUBLIC, V2, content, documented } from './routes/common.ts';
 import type { Access } from './rbac.ts';
+import type { JsonSchema } from '../../src/model/schema.ts';
 
 export const OPENAPI_PATH = `${V2}/openapi.json`;
 export const DOCS_PATH = `${V2}/docs`;
@@ -29,8 +30,16 @@ const TAGS = [
   ['reference', 'This document and the page that renders it.'],
 ] as const;
 
-/** Registers the document generator; call before the routes are declared (it collects them as they are). */
-export function registerOpenApi(app: FastifyInstance): void {
+/** Operations ("POST /api/v2/users/:user_name") whose body may be left out: the route takes none as {}. */
+export type OptionalBodies = Set<string>;
+
+/**
+ * Registers the document generator; call before the routes are declared (it collects them as
+ * they are). `acceptsEmpty` tells whether a route's body schema takes {} — what a body left out
+ * is checked as — so the document says which request bodies are optional.
+ */
+export function registerOpenApi(app: FastifyInstance, acceptsEmpty: (schema: JsonSchema) => boolean): OptionalBodies {
+  const optional: OptionalBodies = new Set();
   app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -52,11 +61,29 @@ export function registerOpenApi(app: FastifyInstance): void {
     },
     // A public route needs no credentials: its access, not a second flag, says so.
     transform: ({ schema, url, route }) => {
+      const body = (schema as { body?: JsonSchema } | undefined)?.body;
+      if (body !== undefined && acceptsEmpty(body)) for (const method of [route.method].flat()) optional.add(`${method} ${url}`);
       const access = (route.config as { access?: Access } | undefined)?.access;
       const open = access === undefined || access.type === 'public';
       return { schema: open ? { ...schema, security: [] } : schema, url };
     },
   });
+  return optional;
+}
+
+interface Operation {
+  requestBody?: { required?: boolean };
+}
+
+/** @fastify/swagger marks every request body required; those a route takes left out are not. */
+function markOptionalBodies(document: { paths?: Record<string, Record<string, Operation>> }, optional: OptionalBodies): typeof document {
+  for (const [path, operations] of Object.entries(document.paths ?? {})) {
+    const url = path.replace(/\{([^}]+)\}/g, ':$1');
+    for (const [method, operation] of Object.entries(operations)) {
+      if (operation.requestBody !== undefined && optional.has(`${method.toUpperCase()} ${url}`)) operation.requestBody.required = false;
+    }
+  }
+  return document;
 }
 
 const SECURITY_HEADERS = {
@@ -104,11 +131,11 @@ const tag = 'reference';
 defineRootRefusals({ 'no-such-file': () => new NebulaError('ROUTE_NOT_FOUND') });
 
 /** GET /api/v2/openapi.json, GET /api/v2/docs and its files. */
-export function openApiRoutes(app: FastifyInstance): void {
+export function openApiRoutes(app: FastifyInstance, optional: OptionalBodies): void {
   let document: string | undefined;
   const doc = documented({ tag, summary: 'This document (OpenAPI 3.1)', response: { 200: { type: 'object', description: 'An OpenAPI 3.1 document.' } } });
   app.get(OPENAPI_PATH, { ...PUBLIC, ...doc }, async (_request, reply) => {
-    document ??= JSON.stringify(app.swagger());
+    document ??= JSON.stringify(markOptionalBodies(app.swagger() as Parameters<typeof markOptionalBodies>[0], optional));
     return reply.type('application/json; charset=utf-8').header('cache-control', 'no-cache').send(document);
   });
 

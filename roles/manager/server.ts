@@ -264,7 +264,7 @@ export function buildServer(ctx: ManagerContext, options: ServerOptions = {}): F
 
   // The OpenAPI document collects the routes as they are declared: registered first, and the
   // routes in a plugin loaded after it. A route declared outside that plugin is not in it.
-  registerOpenApi(app);
+  const optionalBodies = registerOpenApi(app, (schema) => checker.accepts(schema, {}));
   app.register(async (api) => {
     statusRoutes(api, ctx);
     metricsRoutes(api, ctx);
@@ -275,7 +275,7 @@ export function buildServer(ctx: ManagerContext, options: ServerOptions = {}): F
     userRoutes(api, ctx);
     userGroupRoutes(api, ctx);
     dashboardRoutes(api, ctx);
-    openApiRoutes(api);
+    openApiRoutes(api, optionalBodies);
   });
   return app;
 }

@@ -21,7 +21,7 @@ let m: TestManager;
 managerSuite((manager) => (m = manager));
 
 type Doc = { openapi: string; paths: Record<string, Record<string, Operation>> };
-type Operation = { security?: unknown[]; requestBody?: { content: Record<string, { schema: object }> }; responses: Record<string, { content?: Record<string, { schema: object }> }> };
+type Operation = { security?: unknown[]; requestBody?: { required?: boolean; content: Record<string, { schema: object }> }; responses: Record<string, { content?: Record<string, { schema: object }> }> };
 
 let doc: Doc;
 const ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: false });
@@ -214,6 +214,26 @@ describe('what the documented request schemas refuse, the API refuses', () => {
       assert.ok(reply.status >= 400 && reply.status < 500, `${method} ${route} ${JSON.stringify(body)}: ${reply.status}`);
       assert.ok(Object.hasOwn(catalogue, reply.body?.code), `${method} ${route}: ${reply.text}`);
     }
+  });
+
+  test('a request body is documented as required exactly where leaving it out is refused', async () => {
+    let optional = 0;
+    for (const [path, operations] of Object.entries(doc.paths)) {
+      if (path === `${V2}/reports`) continue; // a device's: an empty body is no report either way (checked below)
+      for (const [method, operation] of Object.entries(operations)) {
+        const body = operation.requestBody as { required?: boolean } | undefined;
+        if (body === undefined) continue;
+        // Each on a fresh name: creates make it, updates find it missing only after the body check.
+        const name = uniq('oa-empty');
+        const url = path.replace(/\{[^}]+\}/, name);
+        const reply = await call(m.url, method.toUpperCase(), url);
+        const refusedForBody = reply.status === 400;
+        assert.equal(body.required !== false, refusedForBody, `${method} ${path}: documented required=${body.required}, without a body ${reply.status} ${reply.text}`);
+        if (body.required === false) optional += 1;
+      }
+    }
+    assert.ok(optional >= 3, `some bodies are optional (device group, user, user group creates): ${optional}`);
+    assertStatus(await call(m.url, 'POST', `${V2}/reports`), 400);
   });
 
   test('random partial app updates: the API accepts exactly what the documented schema accepts', async () => {
