@@ -11,7 +11,8 @@ export interface Sample {
   /** Seconds since the traffic started. */
   t: number;
   manager: { rssMB: number; anonMB: number };
-  worker: { rssMB: number; anonMB: number };
+  /** heap*, external: from the worker's own /metrics (V8's committed and used heap, memory held outside it by buffers and addons). */
+  worker: { rssMB: number; anonMB: number; heapTotalMB?: number; heapUsedMB?: number; externalMB?: number };
   /** Requests the manager answered in the window, and per second. */
   answered: number;
   ratePerS: number;
@@ -104,6 +105,10 @@ export function conclude(run: Run): number {
     worker: judgeMemory(series((s) => s.worker.rssMB), settings.warmupS),
     'manager (private)': judgeMemory(series((s) => s.manager.anonMB), settings.warmupS),
     'worker (private)': judgeMemory(series((s) => s.worker.anonMB), settings.warmupS),
+    // Where the worker's private memory is: V8's heap (committed, used) or outside it (external).
+    'worker (V8 heap)': judgeMemory(series((s) => s.worker.heapTotalMB ?? 0), settings.warmupS),
+    'worker (V8 heap used)': judgeMemory(series((s) => s.worker.heapUsedMB ?? 0), settings.warmupS),
+    'worker (external)': judgeMemory(series((s) => s.worker.externalMB ?? 0), settings.warmupS),
   };
   const totals = summarize(run.totals);
   const measured = samples.filter((s) => s.t >= settings.warmupS);
@@ -126,12 +131,12 @@ export function conclude(run: Run): number {
     f1(v.floorGrowthMB),
     f1(v.limitMB),
     v.r2.toFixed(2),
-    name.includes('private') ? `(${v.verdict})` : v.verdict,
+    name.includes('(') ? `(${v.verdict})` : v.verdict,
   ]);
   const out = process.stdout;
   out.write(
     `\nmemory after the ${settings.warmupS} s warm-up, least squares over ${samples.filter((s) => s.t >= settings.warmupS).length} samples (MB = 10^6 bytes; growth = the line's rise over the window, floor = the same through the lowest sample of each fifth;\n` +
-      `flat unless both exceed the limit, max(${FLAT_SHARE * 100} % of the baseline, ${FLAT_MB_PER_HOUR} MB/h × window); private = RssAnon, for information)\n`,
+      `flat unless both exceed the limit, max(${FLAT_SHARE * 100} % of the baseline, ${FLAT_MB_PER_HOUR} MB/h × window); private = RssAnon; V8 heap, V8 heap used and external from the worker's /metrics: for information)\n`,
   );
   out.write(`${table(['process', 'baseline', 'range', 'slope MB/h', 'growth', 'floor', 'limit', 'R²', 'verdict'], rows)}\n`);
   if (settings.minutes < 30) out.write(`(a ${settings.minutes} min run is judged against the ${FLAT_SHARE * 100} % noise floor and its slope is no hourly rate to rely on: the verdict that counts is a full hour's)\n`);

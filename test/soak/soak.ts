@@ -36,6 +36,7 @@ import { countingProxy, memoryOf, type CountingProxy } from '../bench/worker.ben
 import { lockEngine } from '../helpers/worker-fixtures.ts';
 import { spawnWorkerProcess, type Proc } from '../helpers/worker-process.ts';
 import { warmupSeconds } from './analysis.ts';
+import { freePort } from '../helpers/ports.ts';
 import { heapGrowth, summarizeSnapshot, takeSnapshot, type HeapSummary } from './heap.ts';
 import { Changes, type FleetGroup } from './changes.ts';
 import { Counts, LogTap, summarize } from './counts.ts';
@@ -69,6 +70,8 @@ const WARMUP_S = values['warmup-minutes'] === undefined ? warmupSeconds(DURATION
 const REPORT_TTL_S = Math.min(300, Math.max(60, WARMUP_S));
 const WORKER_CHECK_IN_S = 5;
 const HEAP_SNAPSHOTS = values['heap-snapshots'] === true;
+/** The worker serves its metrics here (loopback): V8's heap and the external memory, each sample. */
+const WORKER_METRICS_PORT = await freePort();
 if (HEAP_SNAPSHOTS && process.env.NEBULA_BINARY) {
   process.stderr.write('soak: --heap-snapshots needs the worker run by node (unset NEBULA_BINARY)\n');
   process.exit(2);
@@ -188,7 +191,7 @@ async function main(): Promise<number> {
     if (ids.length > 0) execFileSync('docker', ['rm', '-f', ...ids], { stdio: 'ignore' });
   });
   const worker: Proc = spawnWorkerProcess(
-    ['--device-group', workerGroup.name, '--manager-url', proxy.url, '--state-dir', stateDir, '--device-name', `${RUN}-device`, '--check-in-time', String(WORKER_CHECK_IN_S), '--rolling-settle', '1', '--log-level', 'info'],
+    ['--metrics-port', String(WORKER_METRICS_PORT), '--device-group', workerGroup.name, '--manager-url', proxy.url, '--state-dir', stateDir, '--device-name', `${RUN}-device`, '--check-in-time', String(WORKER_CHECK_IN_S), '--rolling-settle', '1', '--log-level', 'info'],
     {
       NEBULA_MANAGER_AUTH_USER: AUTH.user,
       NEBULA_MANAGER_AUTH_PASSWORD: AUTH.password,
@@ -237,7 +240,7 @@ async function main(): Promise<number> {
   let changesSeen = 0;
   let lagsSeen = 0;
   let lastAt = start;
-  const sample = (converged: Convergence): Sample => {
+  const sample = (converged: Convergence, heap: WorkerHeap): Sample => {
     alive();
     const m = memoryOf(manager.child.pid!);
     const w = memoryOf(worker.child.pid!);
@@ -263,7 +266,7 @@ async function main(): Promise<number> {
     const s: Sample = {
       t: Math.round((now - start) / 1000),
       manager: { rssMB: MB(m.rssKiB), anonMB: MB(m.anonKiB) },
-      worker: { rssMB: MB(w.rssKiB), anonMB: MB(w.anonKiB) },
+      worker: { rssMB: MB(w.rssKiB), anonMB: MB(w.anonKiB), ...heap },
       answered: window.answered,
       ratePerS: window.answered / ((now - lastAt) / 1000),
       fiveXX: window.fiveXX,
@@ -285,14 +288,14 @@ async function main(): Promise<number> {
   let warmHeap: HeapSummary | undefined;
   for (let k = 1; k * SAMPLE_EVERY_S <= DURATION_S; k++) {
     await sleep(start + k * SAMPLE_EVERY_S * 1000 - performance.now());
-    const s = sample(await abortable(workerGroup.convergence()));
+    const s = sample(await abortable(workerGroup.convergence()), await workerHeap());
     if (HEAP_SNAPSHOTS && warmHeap === undefined && s.t >= WARMUP_S) warmHeap = summarizeSnapshot(await takeSnapshot(worker.child.pid!, RUN_DIR));
   }
 
   // The end: no more changes; the worker must reach the last config; one more sample.
   await abortable(changes.stop());
   log(`changes stopped; waiting up to ${CONVERGE_TIMEOUT_S} s for the worker to match the last one`);
-  sample(await abortable(converge(CONVERGE_TIMEOUT_S)));
+  sample(await abortable(converge(CONVERGE_TIMEOUT_S)), await workerHeap());
   if (warmHeap !== undefined) reportHeap(warmHeap, summarizeSnapshot(await takeSnapshot(worker.child.pid!, RUN_DIR)));
   return conclude({
     id: RUN,
@@ -332,6 +335,29 @@ function adminClient(url: string, counts: Counts): Admin {
       return { status: 0, body: null };
     }
   };
+}
+
+type WorkerHeap = Pick<Sample['worker'], 'heapTotalMB' | 'heapUsedMB' | 'externalMB'>;
+
+/** V8's committed and used heap and the external memory, from the worker's /metrics ({} if it does not answer). */
+async function workerHeap(): Promise<WorkerHeap> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${WORKER_METRICS_PORT}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+    const value = (name: string) => {
+      const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+      return line === undefined ? undefined : Number(line.split(' ')[1]) / 1e6;
+    };
+    const out: WorkerHeap = {};
+    const total = value('nebula_nodejs_heap_size_total_bytes');
+    const used = value('nebula_nodejs_heap_size_used_bytes');
+    const external = value('nebula_nodejs_external_memory_bytes');
+    if (total !== undefined) out.heapTotalMB = total;
+    if (used !== undefined) out.heapUsedMB = used;
+    if (external !== undefined) out.externalMB = external;
+    return out;
+  } catch {
+    return {};
+  }
 }
 
 /** The worker's live heap at the end of the warm-up and at the end, and what grew most (heap.ts). */
