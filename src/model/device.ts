@@ -151,7 +151,7 @@ export const DEVICE_QUERY = querySchema(
     },
     last_id: { minLength: 1, maxLength: 255, description: 'The last_id (a hostname) of the previous page.', reason: 'must be the last_id (a hostname) of a previous page' },
     device_group: { minLength: 1, maxLength: 64, reason: 'must be a device group name' },
-    behind: { enum: ['true', 'True', 'false', 'False'], description: 'Only devices behind (true) or up to date (false), among those of the page.', reason: 'must be true or false' },
+    behind: { enum: ['true', 'True', 'false', 'False'], description: 'Only devices behind (true) or up to date (false): the page is filled by scanning on, up to 20,000 devices a request.', reason: 'must be true or false' },
   },
   'device-query',
 );

@@ -5,7 +5,7 @@
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { NebulaError } from '../../../src/errors.ts';
-import { DEVICE_QUERY, DEVICE_VIEW, deviceQuery, deviceView, idsOfInfo } from '../../../src/model/device.ts';
+import { DEVICE_QUERY, DEVICE_VIEW, deviceQuery, deviceView, idsOfInfo, type DeviceView } from '../../../src/model/device.ts';
 import { buildInfo } from '../../../src/model/info.ts';
 import { MAX_REPORTS_PER_REQUEST, REPORT_BATCH, REPORT_QUERY, reportQuery, type ConfigIds, type IncomingReport } from '../../../src/model/report.ts';
 import { OID } from '../../../src/model/responses.ts';
@@ -40,6 +40,9 @@ function readableGroups(principal: Principal): string[] | null {
 const reportsOf = (body: unknown): IncomingReport[] => (Array.isArray(body) ? body : [body]) as IncomingReport[];
 
 const tag = 'reports and devices';
+/** GET /devices?behind=…: devices scanned per store read, and at most per request. */
+const BEHIND_SCAN_BATCH = 1000;
+const BEHIND_SCAN_BUDGET = 20_000;
 
 /** A page of a listing: data null and last_id null mark the end. */
 function page(item: JsonSchema, lastId: JsonSchema): JsonSchema {
@@ -131,13 +134,13 @@ export function reportRoutes(app: FastifyInstance, ctx: ManagerContext): void {
     };
   });
 
-  // Pages by hostname. last_id is the last hostname scanned, so the behind filter (applied to
-  // the scanned page) never makes a page skip devices: a page may come back with data [] and
-  // a last_id to go on from; {data: null, last_id: null} marks the end.
+  // Pages by hostname. last_id is the last hostname scanned, so the behind filter never makes a
+  // page skip devices: a page may come back short (or []) with a last_id to go on from;
+  // {data: null, last_id: null} marks the end.
   const devices = documented({
     tag,
     summary: 'List devices by hostname: each one\'s latest report set against its group\'s current config',
-    description: 'A page may come back with data [] and a last_id to go on from.',
+    description: 'With behind, the page is filled by scanning on (at most 20,000 devices a request): it may come back short, or with data [], and a last_id to go on from.',
     querystring: DEVICE_QUERY,
     response: { 200: page(DEVICE_VIEW, { type: 'string' }) },
   });
@@ -148,15 +151,41 @@ export function reportRoutes(app: FastifyInstance, ctx: ManagerContext): void {
       if (readable.length === 0) return { data: null, last_id: null };
       query.inGroups = readable;
     }
-    const records = await ctx.store.listDevices(query);
-    const last = records.at(-1);
-    if (last === undefined) return { data: null, last_id: null };
-    const current = await currentIds(records.map((r) => r.device_group));
+    if (behind === undefined) {
+      const records = await ctx.store.listDevices(query);
+      const last = records.at(-1);
+      if (last === undefined) return { data: null, last_id: null };
+      const current = await currentIds(records.map((r) => r.device_group));
+      const now = Date.now();
+      return { data: records.map((r) => deviceView(r, current.get(r.device_group) ?? null, now)), last_id: last.hostname };
+    }
+    // behind=true|false is no column: whether a device is behind depends on its group's config
+    // now. The page is filled on the server, scanning on in hostname order in batches, up to
+    // BEHIND_SCAN_BUDGET devices a request — so a fleet where 1 device in 100 is behind still
+    // answers full pages (not 50 devices scanned and 0 or 1 shown); past the budget a page may
+    // come back short (or []) with the last_id to go on from.
+    const pageSize = query.pageSize;
+    const views: DeviceView[] = [];
+    const current = new Map<string, ConfigIds | null>();
+    let lastId: string | undefined;
+    let scanned = 0;
     const now = Date.now();
-    const views = records
-      .map((r) => deviceView(r, current.get(r.device_group) ?? null, now))
-      .filter((v) => behind === undefined || v.behind === behind);
-    return { data: views, last_id: last.hostname };
+    scan: while (scanned < BEHIND_SCAN_BUDGET) {
+      const records = await ctx.store.listDevices({ ...query, pageSize: Math.min(BEHIND_SCAN_BATCH, BEHIND_SCAN_BUDGET - scanned) });
+      if (records.length === 0) break;
+      const unknown = records.map((r) => r.device_group).filter((g) => !current.has(g));
+      for (const [group, ids] of await currentIds(unknown)) current.set(group, ids);
+      for (const r of records) {
+        scanned += 1;
+        lastId = r.hostname;
+        const view = deviceView(r, current.get(r.device_group) ?? null, now);
+        if (view.behind === behind) views.push(view);
+        if (views.length === pageSize) break scan;
+      }
+      query.afterHostname = lastId;
+    }
+    if (lastId === undefined) return { data: null, last_id: null };
+    return { data: views, last_id: lastId };
   });
 
   const device = documented({
