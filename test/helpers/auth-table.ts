@@ -29,6 +29,8 @@ const CRON_BODY = { docker_image: 'busybox:1', schedule: '* * * * *' };
 
 export const ROUTES: Route[] = [
   { method: 'GET', path: `${V2}/status`, need: 'authenticated' },
+  // The caller's own permissions (new, not in the original): the matrix checks it is exactly its own.
+  { method: 'GET', path: `${V2}/whoami`, need: 'authenticated' },
   // Prometheus metrics (roles/manager/routes/metrics.ts): any authenticated caller, no names in it.
   { method: 'GET', path: '/metrics', need: 'authenticated' },
   { method: 'GET', path: `${V2}/apps`, need: 'authenticated' },
@@ -115,6 +117,35 @@ export interface Grants {
   admin?: boolean;
   pruning?: boolean;
   level?: Level;
+}
+
+/** What GET /whoami answers a caller. */
+export interface Whoami {
+  user_name: string;
+  admin: boolean;
+  pruning_allowed: boolean;
+  apps: Record<string, Level>;
+  device_groups: Record<string, Level>;
+  cron_jobs: Record<string, Level>;
+}
+
+/** The answer of a user in one group granting `grants` on `names` (null: in no group). */
+export function whoamiOf(user_name: string, names: Names, grants: Grants | null): Whoami {
+  const level = grants?.level;
+  const on = (name: string): Record<string, Level> => (level ? { [name]: level } : {});
+  return {
+    user_name,
+    admin: grants?.admin === true,
+    pruning_allowed: grants?.pruning === true,
+    apps: on(names.app_name),
+    device_groups: on(names.device_group),
+    cron_jobs: on(names.cron_job),
+  };
+}
+
+/** The configured admin's answer: everything, and no grant listed. */
+export function adminWhoami(user_name: string): Whoami {
+  return { user_name, admin: true, pruning_allowed: true, apps: {}, device_groups: {}, cron_jobs: {} };
 }
 
 export function expectAllowed(grants: Grants, need: Need): boolean {

@@ -2,10 +2,11 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { isDeepStrictEqual } from 'node:util';
 import bcrypt from 'bcryptjs';
 import { ADMIN_AUTH, ADMIN_TOKEN, ADMIN_USER, basic, call, startManager, type Reply, type TestManager } from '../helpers/manager.ts';
 import { assertError, assertStatus, bearer, createApp, createCronJob, createDeviceGroup, createUser, createUserGroup, uniq } from '../helpers/fixtures.ts';
-import { IMAGE, ROUTES, V2, bodyOf, deviceReport, expectAllowed, isAdminWrite, pathOf, refusalProblem, sentOf, type Grants, type Names, type Route } from '../helpers/auth-table.ts';
+import { IMAGE, ROUTES, V2, adminWhoami, bodyOf, deviceReport, expectAllowed, isAdminWrite, pathOf, refusalProblem, sentOf, whoamiOf, type Grants, type Names, type Route, type Whoami } from '../helpers/auth-table.ts';
 import { tokenLookup } from '../../src/secrets.ts';
 
 const denied = (r: Reply) => r.status === 403 && r.body?.code === 'ACCESS_DENIED';
@@ -62,7 +63,7 @@ async function freshObjects(): Promise<Names> {
 }
 
 /** A DB user in one group with these grants on `names`; returns its basic and bearer credentials. */
-async function dbUser(names: Names, grants: Grants | null): Promise<{ basic: string; bearer: string; user: string; password: string; token: string }> {
+async function dbUser(names: Names, grants: Grants | null): Promise<{ basic: string; bearer: string; user: string; password: string; token: string; me: Whoami }> {
   userSeq += 1;
   const user = uniq(`u${userSeq}`);
   const password = `pw-${uniq('s')}`;
@@ -79,14 +80,15 @@ async function dbUser(names: Names, grants: Grants | null): Promise<{ basic: str
         : {}),
     });
   }
-  return { basic: basic(user, password), bearer: bearer(token), user, password, token };
+  return { basic: basic(user, password), bearer: bearer(token), user, password, token, me: whoamiOf(user, names, grants) };
 }
 
 /**
  * Runs the whole table as `auth` (against `url`, an edge manager when `edge`); returns the
- * mismatches. Every refusal must be the bare error, with nothing of the object in it.
+ * mismatches. Every refusal must be the bare error, with nothing of the object in it;
+ * GET /whoami must answer `me`, the caller's own permissions and nothing else.
  */
-async function runMatrix(auth: string, names: Names, grants: Grants, options: { url?: string; edge?: boolean } = {}): Promise<string[]> {
+async function runMatrix(auth: string, names: Names, grants: Grants, me: Whoami, options: { url?: string; edge?: boolean } = {}): Promise<string[]> {
   const problems: string[] = [];
   for (const route of ROUTES) {
     const path = pathOf(route, names);
@@ -98,6 +100,7 @@ async function runMatrix(auth: string, names: Names, grants: Grants, options: { 
     else if (options.edge === true && isAdminWrite(route)) problem = readOnlyProblem(reply) ?? refusalProblem(reply, sent);
     else if (route.need === 'authenticated' && reply.status !== 200) problem = `expected 200, got ${reply.status} ${reply.text}`;
     else problem = allowedProblem(reply);
+    if (problem === null && route.path === `${V2}/whoami` && !isDeepStrictEqual(reply.body, me)) problem = `expected ${JSON.stringify(me)}, got ${reply.text}`;
     if (problem) problems.push(`${route.method} ${route.path}: ${problem}`);
   }
   return problems;
@@ -122,8 +125,8 @@ async function runUnauthorized(url: string, auth: string | null, names: Names, c
 const BASIC_CHALLENGE = 'Basic realm="nebula"';
 const BEARER_CHALLENGE = 'Bearer realm="Authentication Required"';
 
-test('the table holds the 41 routes of the API (/metrics included), and the server has each of them', () => {
-  assert.equal(ROUTES.filter((r) => !r.alias).length, 41);
+test('the table holds the 42 routes of the API (/metrics included), and the server has each of them', () => {
+  assert.equal(ROUTES.filter((r) => !r.alias).length, 42);
   const keys = ROUTES.map((r) => `${r.method} ${r.path}`);
   assert.equal(new Set(keys).size, keys.length);
   for (const r of ROUTES) assert.ok(m.manager.app.hasRoute({ method: r.method as 'GET', url: r.path }), `${r.method} ${r.path}`);
@@ -166,7 +169,7 @@ describe('who may call what', () => {
       test(`${label} (${scheme})`, async () => {
         const names = await freshObjects();
         const creds = await dbUser(names, grants);
-        const problems = await runMatrix(creds[scheme], names, grants ?? {});
+        const problems = await runMatrix(creds[scheme], names, grants ?? {}, creds.me);
         assert.deepEqual(problems, []);
       });
     }
@@ -176,17 +179,18 @@ describe('who may call what', () => {
     const names = await freshObjects();
     const other = await freshObjects();
     const creds = await dbUser(names, { level: 'rw' });
-    const problems = await runMatrix(creds.basic, other, {});
+    const problems = await runMatrix(creds.basic, other, {}, creds.me);
     assert.deepEqual(problems, []);
   });
 
-  for (const [label, auth] of [
-    ['the config admin by basic', () => ADMIN_AUTH],
-    ['the config admin by bearer', () => bearer(ADMIN_TOKEN)],
+  // The config token's principal is named after the setting it matches (roles/manager/auth.ts).
+  for (const [label, auth, name] of [
+    ['the config admin by basic', () => ADMIN_AUTH, ADMIN_USER],
+    ['the config admin by bearer', () => bearer(ADMIN_TOKEN), 'auth_token'],
   ] as const) {
     test(`${label}: everything`, async () => {
       const names = await freshObjects();
-      assert.deepEqual(await runMatrix(auth(), names, { admin: true }), []);
+      assert.deepEqual(await runMatrix(auth(), names, { admin: true }, adminWhoami(name)), []);
     });
   }
 
@@ -281,19 +285,20 @@ describe('edge mode: refused by rbac as anywhere, then every admin write is 403 
       const names = await freshObjects();
       const creds = await dbUser(names, grants);
       const before = await snapshotOf(names);
-      assert.deepEqual(await runMatrix(creds.basic, names, grants ?? {}, { url: edge.url, edge: true }), []);
+      assert.deepEqual(await runMatrix(creds.basic, names, grants ?? {}, creds.me, { url: edge.url, edge: true }), []);
       assert.deepEqual(await snapshotOf(names), before);
     });
   }
 
-  for (const [label, auth] of [
-    ['the config admin by basic', () => ADMIN_AUTH],
-    ['the config admin by bearer', () => bearer(ADMIN_TOKEN)],
+  // The config token's principal is named after the setting it matches (roles/manager/auth.ts).
+  for (const [label, auth, name] of [
+    ['the config admin by basic', () => ADMIN_AUTH, ADMIN_USER],
+    ['the config admin by bearer', () => bearer(ADMIN_TOKEN), 'auth_token'],
   ] as const) {
     test(label, async () => {
       const names = await freshObjects();
       const before = await snapshotOf(names);
-      assert.deepEqual(await runMatrix(auth(), names, { admin: true }, { url: edge.url, edge: true }), []);
+      assert.deepEqual(await runMatrix(auth(), names, { admin: true }, adminWhoami(name), { url: edge.url, edge: true }), []);
       assert.deepEqual(await snapshotOf(names), before);
     });
   }

@@ -13,7 +13,7 @@ import { REPORT } from '../../src/model/report.ts';
 import { validateReport } from '../../src/model/report.ts';
 import { SchemaChecker } from '../../src/model/schema-checker.ts';
 import { NebulaError } from '../../src/errors.ts';
-import { call, managerSuite, type Reply, type TestManager } from '../helpers/manager.ts';
+import { basic, call, managerSuite, type Reply, type TestManager } from '../helpers/manager.ts';
 import { assertStatus, uniq } from '../helpers/fixtures.ts';
 
 const V2 = '/api/v2';
@@ -169,6 +169,11 @@ describe('real answers match the documented response schemas', () => {
 
     const G = `${V2}/user_groups/:user_group`;
     assertStatus(await documentedCall('POST', G, p, { group_members: [user], apps: { [app]: 'ro' } }), 200);
+    // GET /whoami as that user (its grants listed), then as the admin (documentedCall's default).
+    const mine = await call(m.url, 'GET', `${V2}/whoami`, { auth: basic(user, 'pw-1') });
+    assert.deepEqual(mine.body.apps, { [app]: 'ro' });
+    assertDocumented('GET', `${V2}/whoami`, mine);
+    await documentedCall('GET', `${V2}/whoami`, p);
     await documentedCall('GET', G, p);
     await documentedCall('GET', `${V2}/user_groups`, p);
     assertStatus(await documentedCall('PATCH', `${G}/update`, p, { admin: true }), 200);
