@@ -152,10 +152,15 @@ export function Heading({ id, title, back, children }: { id: string; title: stri
   );
 }
 
-/** A button that shows or hides a form ("New app", "Edit"). */
-export function FormToggle({ open, set, primary, children }: { open: boolean; set: (open: boolean) => void; primary?: boolean; children: ComponentChildren }) {
+/** What makes a button the user may not use (a `denied` reason, see permissions.ts) disabled, saying why. */
+export function deniedProps(denied: string | null | undefined): { disabled?: true; title?: string } {
+  return denied ? { disabled: true, title: denied } : {};
+}
+
+/** A button that shows or hides a form ("New app", "Edit"); disabled when `denied` says why. */
+export function FormToggle({ open, set, primary, denied, children }: { open: boolean; set: (open: boolean) => void; primary?: boolean; denied?: string | null; children: ComponentChildren }) {
   return (
-    <button type="button" class={primary ? 'primary' : undefined} aria-expanded={open} onClick={() => set(!open)}>
+    <button type="button" class={primary ? 'primary' : undefined} aria-expanded={open} onClick={() => set(!open)} {...deniedProps(denied)}>
       {children}
     </button>
   );
@@ -175,6 +180,8 @@ export function DeleteButton(props: {
   done?: (text: string) => void;
   /** The button's accessible name, when "Delete" alone would not say which (a table row). */
   label?: string;
+  /** Why the user may not delete it (the button is disabled, saying so). */
+  denied?: string | null;
 }) {
   const api = useApi();
   const ask = () =>
@@ -190,7 +197,7 @@ export function DeleteButton(props: {
       },
     });
   return (
-    <button type="button" class="danger" onClick={ask} aria-label={props.label}>
+    <button type="button" class="danger" onClick={ask} aria-label={props.label} {...deniedProps(props.denied)}>
       Delete
     </button>
   );

@@ -3,8 +3,9 @@
 
 import { render } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { Api, ApiError, loadCredentials, saveCredentials, segment, type Credentials } from './api.ts';
-import { ApiContext, Badge } from './components.tsx';
+import { Api, ApiError, loadCredentials, saveCredentials, type Credentials } from './api.ts';
+import { ApiContext, Badge, ErrorMessage } from './components.tsx';
+import { MeContext } from './permissions.ts';
 import { href, useRoute, type Route } from './router.ts';
 import { AppPage, AppsPage } from './pages/apps.tsx';
 import { CronJobPage, CronJobsPage } from './pages/cron-jobs.tsx';
@@ -14,6 +15,7 @@ import { Login } from './pages/login.tsx';
 import { ReportsPage } from './pages/reports.tsx';
 import { UserGroupPage, UserGroupsPage } from './pages/user-groups.tsx';
 import { UsersPage } from './pages/users.tsx';
+import type { Whoami } from './types.ts';
 
 const SECTIONS = [
   { path: 'devices', label: 'Devices' },
@@ -30,18 +32,24 @@ const ADMIN_SECTIONS = [
 ] as const;
 
 /**
- * May this user manage users? Every user may list their names, so the probe reads one user
- * (GET /users/<name>, admins only): a refusal (ACCESS_DENIED) says no; an answer, or "no such
- * user" when there is none, says yes.
+ * Who is signed in and what it may do (GET /whoami), asked once per sign-in or page load;
+ * `undefined` while asking. A 401 signs out (Api); any other failure is shown, with a retry.
  */
-async function isAdmin(api: Api): Promise<boolean> {
-  try {
-    const { users } = await api.get<{ users: string[] }>('/users');
-    await api.get(`/users/${segment(users[0] ?? 'nebula-dashboard-probe')}`);
-    return true;
-  } catch (err) {
-    return err instanceof ApiError && err.code === 'USER_NOT_FOUND';
-  }
+function useWhoami(api: Api | null): { me?: Whoami; error?: unknown; retry: () => void } {
+  const [state, setState] = useState<{ me?: Whoami; error?: unknown }>({});
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    let current = true;
+    setState({});
+    api?.get<Whoami>('/whoami').then(
+      (me) => current && setState({ me }),
+      (error: unknown) => current && setState({ error }),
+    );
+    return () => {
+      current = false;
+    };
+  }, [api, tick]);
+  return { ...state, retry: () => setTick((t) => t + 1) };
 }
 
 /** GET /status every 30 s, as a badge in the top bar. */
@@ -105,14 +113,11 @@ function Dashboard() {
     setCredentials(c);
   };
   const api = useMemo(() => (credentials === null ? null : new Api(credentials, (error) => signIn(null, error))), [credentials]);
-  const [admin, setAdmin] = useState(false);
-  useEffect(() => {
-    setAdmin(false);
-    if (api !== null) void isAdmin(api).then(setAdmin);
-  }, [api]);
+  const { me, error, retry } = useWhoami(api);
 
   if (api === null || credentials === null) return <Login reason={signedOutBecause} onSignedIn={(c) => signIn(c)} />;
   const section = route.path[0] ?? 'devices';
+  const admin = me?.admin === true;
   return (
     <ApiContext.Provider value={api}>
       <header class="topbar">
@@ -127,13 +132,26 @@ function Dashboard() {
           ))}
         </nav>
         <StatusBadge api={api} />
-        <span class="who">{credentials.who}</span>
+        <span class="who">{me ? `signed in as ${me.user_name}` : credentials.who}</span>
         <button type="button" class="link" onClick={() => signIn(null)}>
           Sign out
         </button>
       </header>
       <main>
-        <Page route={route} />
+        {me ? (
+          <MeContext.Provider value={me}>
+            <Page route={route} />
+          </MeContext.Provider>
+        ) : error !== undefined ? (
+          <>
+            <ErrorMessage error={error} />
+            <button type="button" onClick={retry}>
+              Try again
+            </button>
+          </>
+        ) : (
+          <p class="muted">Loading…</p>
+        )}
       </main>
     </ApiContext.Provider>
   );

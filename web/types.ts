@@ -52,6 +52,16 @@ export interface UserGroup {
   cron_jobs: Record<string, Level>;
 }
 
+/** GET /whoami: the signed-in user's own permissions (admin: everything, whatever the rest says). */
+export interface Whoami {
+  user_name: string;
+  admin: boolean;
+  pruning_allowed: boolean;
+  apps: Record<string, Level>;
+  device_groups: Record<string, Level>;
+  cron_jobs: Record<string, Level>;
+}
+
 /** A user as POST /users/<name> answers it: the token in clear, this once. */
 export interface CreatedUser {
   user_name: string;

@@ -2,9 +2,10 @@
 // through playwright-core) against a real manager on SQLite: create a cron job and change its
 // schedule, edit an app's env vars and ports (only those fields are sent, and only they
 // change), change a device group's apps, create a user and a user group granting it read-only
-// access to one app, sign in as that user (it sees that app, may not stop it, and sees no Users
-// entry), refresh its token and sign in with the new one. Every change goes through the
-// confirmation dialog; elements are found by role and label.
+// access to one app, sign in as that user (it sees that app, whose Stop and other changes are
+// disabled, a group listing an app it may not read, and no Users entry), refresh its token and
+// sign in with the new one. Every change goes through the confirmation dialog; elements are
+// found by role and label.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -136,7 +137,7 @@ test("change a device group's apps: only the apps are sent", async (t) => {
   await page.getByRole('row', { name: /^printer 127\.0\.0\.1:5000\/printer:1/ }).waitFor();
 });
 
-test('a user and a user group with ro on one app: the user sees that app, may not stop it, sees no Users; a refreshed token signs in', async (t) => {
+test('a user and a user group with ro on one app: the user sees that app, may not stop it, sees a group with an unreadable app, sees no Users; a refreshed token signs in', async (t) => {
   await post('/apps/menu', { docker_image: '127.0.0.1:5000/menu:1' });
   await post('/apps/secret-sauce', { docker_image: '127.0.0.1:5000/sauce:1' });
   const admin = await signedIn(t);
@@ -162,17 +163,41 @@ test('a user and a user group with ro on one app: the user sees that app, may no
   const group = await get('/user_groups/menu-readers');
   assert.deepEqual(group, { user_group: 'menu-readers', group_members: ['carol'], pruning_allowed: false, apps: { menu: 'ro' }, device_groups: {}, admin: false, cron_jobs: {} });
 
-  // Signed in as carol: menu only, read-only, and no user administration.
+  // A group carol may read that lists menu and an app she may not read (granted through the API).
+  await post('/device_groups/menu-board', { apps: ['menu', 'secret-sauce'] });
+  await post('/user_groups/board-readers', { group_members: ['carol'], device_groups: { 'menu-board': 'ro' } });
+
+  // Signed in as carol: menu only, read-only (its changes disabled, saying why), and no user administration.
   const carol = await newPage(t);
   await signIn(carol, m.url, 'carol', 'carol-password');
   await carol.getByRole('heading', { name: 'Devices' }).waitFor();
+  await carol.getByText('signed in as carol').waitFor();
   await nav(carol, 'Apps');
   await carol.getByRole('row', { name: /^menu/ }).waitFor();
   assert.deepEqual(await carol.locator('tbody tr th').allTextContents(), ['menu']);
+  assert.equal(await carol.getByRole('button', { name: 'New app' }).isDisabled(), true);
   await carol.getByRole('link', { name: 'menu' }).click();
-  await carol.getByRole('button', { name: 'Stop', exact: true }).click();
-  assert.match(await refusedWith(carol, 'Stop app'), /ACCESS_DENIED \(HTTP 403\)/);
-  await carol.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+  await carol.getByRole('heading', { name: 'menu', level: 1 }).waitFor();
+  const stop = carol.getByRole('button', { name: 'Stop', exact: true });
+  assert.equal(await stop.isDisabled(), true, 'Stop is disabled');
+  assert.match((await stop.getAttribute('title')) ?? '', /Needs "rw" on the app menu, or admin: carol has "ro"/);
+  for (const name of ['Start', 'Restart', 'Edit', 'Delete', 'Update image']) {
+    assert.equal(await carol.getByRole('button', { name, exact: true }).isDisabled(), true, `${name} is disabled`);
+  }
+  // The API refuses it all the same.
+  const refused = await call(m.url, 'POST', '/api/v2/apps/menu/stop', { auth: basic('carol', 'carol-password') });
+  assert.deepEqual([refused.status, refused.body?.code], [403, 'ACCESS_DENIED']);
+
+  // The group page shows the app she may not read by its name, "no access", and the rest.
+  await nav(carol, 'Device groups');
+  await carol.getByRole('link', { name: 'menu-board' }).click();
+  await carol.getByRole('heading', { name: 'menu-board', level: 1 }).waitFor();
+  await carol.getByRole('row', { name: /^menu 127\.0\.0\.1:5000\/menu:1/ }).waitFor();
+  assert.equal(await carol.getByRole('row', { name: 'secret-sauce no access' }).count(), 1);
+  assert.equal(await carol.getByRole('link', { name: 'secret-sauce' }).count(), 0);
+  for (const name of ['Edit', 'Prune', 'Delete']) {
+    assert.equal(await carol.getByRole('button', { name, exact: true }).isDisabled(), true, `${name} is disabled`);
+  }
   const navLinks = await carol.getByRole('navigation', { name: 'Main' }).getByRole('link').allTextContents();
   assert.deepEqual(navLinks, ['Devices', 'Device groups', 'Apps', 'Cron jobs', 'Reports']);
   assert.equal((await get('/apps/menu')).running, true);

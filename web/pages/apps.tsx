@@ -4,8 +4,9 @@
 
 import { useState } from 'preact/hooks';
 import { segment, type Api } from '../api.ts';
-import { DeleteButton, EnvValues, Fields, FormToggle, Heading, Loading, list, ports, useApi, usePage, yesNo, type ConfirmRequest } from '../components.tsx';
+import { DeleteButton, EnvValues, deniedProps, Fields, FormToggle, Heading, Loading, list, ports, useApi, usePage, yesNo, type ConfirmRequest } from '../components.tsx';
 import { ContainerFormCard } from '../container-form.tsx';
+import { cannotChange, cannotCreate, useMe } from '../permissions.ts';
 import { href } from '../router.ts';
 import type { App } from '../types.ts';
 import { AppTable } from './groups.tsx';
@@ -13,10 +14,11 @@ import { AppTable } from './groups.tsx';
 export function AppsPage() {
   const { loaded, dialog, confirm, notice, done } = usePage((a) => a.all<App>('apps'), []);
   const [creating, setCreating] = useState(false);
+  const me = useMe();
   return (
     <section aria-labelledby="apps-title">
       <Heading id="apps-title" title="Apps">
-        <FormToggle open={creating} set={setCreating} primary>
+        <FormToggle open={creating} set={setCreating} primary denied={cannotCreate(me, 'apps')}>
           New app
         </FormToggle>
       </Heading>
@@ -64,6 +66,7 @@ export function AppPage({ name }: { name: string }) {
   const { loaded, dialog, confirm, notice, done } = usePage((a) => a.get<App>(`/apps/${segment(name)}`), [name]);
   const [image, setImage] = useState('');
   const [editing, setEditing] = useState(false);
+  const denied = cannotChange(useMe(), 'apps', name);
 
   function updateImage(event: Event) {
     event.preventDefault();
@@ -84,11 +87,11 @@ export function AppPage({ name }: { name: string }) {
   return (
     <section aria-labelledby="app-title">
       <Heading id="app-title" title={name} back={{ href: href('apps'), label: 'Apps' }}>
-        <FormToggle open={editing} set={setEditing}>
+        <FormToggle open={editing} set={setEditing} denied={denied}>
           Edit
         </FormToggle>
         {(['start', 'stop', 'restart'] as const).map((action) => (
-          <button key={action} type="button" class={ACTIONS[action].danger ? 'danger' : ''} onClick={() => confirm(appAction(api, name, action, done))}>
+          <button key={action} type="button" class={ACTIONS[action].danger ? 'danger' : ''} onClick={() => confirm(appAction(api, name, action, done))} {...deniedProps(denied)}>
             {ACTIONS[action].label}
           </button>
         ))}
@@ -99,6 +102,7 @@ export function AppPage({ name }: { name: string }) {
           what="app"
           message="It is removed from every device group that lists it, and their devices stop it."
           back={href('apps')}
+          denied={denied}
         />
       </Heading>
       {notice}
@@ -126,7 +130,9 @@ export function AppPage({ name }: { name: string }) {
                 New Docker image
                 <input name="new_image" required placeholder={app.docker_image} value={image} onInput={(e) => setImage(e.currentTarget.value)} />
               </label>
-              <button type="submit">Update image</button>
+              <button type="submit" {...deniedProps(denied)}>
+                Update image
+              </button>
             </form>
           </>
         )}

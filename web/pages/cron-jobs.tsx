@@ -5,6 +5,7 @@ import { useState } from 'preact/hooks';
 import { segment } from '../api.ts';
 import { DeleteButton, EnvValues, Fields, FormToggle, Heading, Loading, list, usePage, yesNo } from '../components.tsx';
 import { ContainerFormCard } from '../container-form.tsx';
+import { cannotChange, cannotCreate, useMe } from '../permissions.ts';
 import { href } from '../router.ts';
 import type { CronJob } from '../types.ts';
 import { CronJobTable } from './groups.tsx';
@@ -12,11 +13,12 @@ import { CronJobTable } from './groups.tsx';
 export function CronJobsPage() {
   const { loaded, dialog, confirm, notice, done } = usePage((a) => a.all<CronJob>('cron_jobs'), []);
   const [creating, setCreating] = useState(false);
+  const me = useMe();
 
   return (
     <section aria-labelledby="cron-jobs-title">
       <Heading id="cron-jobs-title" title="Cron jobs">
-        <FormToggle open={creating} set={setCreating} primary>
+        <FormToggle open={creating} set={setCreating} primary denied={cannotCreate(me, 'cron_jobs')}>
           New cron job
         </FormToggle>
       </Heading>
@@ -31,10 +33,11 @@ export function CronJobsPage() {
 export function CronJobPage({ name }: { name: string }) {
   const { loaded, dialog, confirm, notice, done } = usePage((a) => a.get<CronJob>(`/cron_jobs/${segment(name)}`), [name]);
   const [editing, setEditing] = useState(false);
+  const denied = cannotChange(useMe(), 'cron_jobs', name);
   return (
     <section aria-labelledby="cron-job-title">
       <Heading id="cron-job-title" title={name} back={{ href: href('cron-jobs'), label: 'Cron jobs' }}>
-        <FormToggle open={editing} set={setEditing}>
+        <FormToggle open={editing} set={setEditing} denied={denied}>
           Edit
         </FormToggle>
         <DeleteButton
@@ -44,6 +47,7 @@ export function CronJobPage({ name }: { name: string }) {
           what="cron job"
           message="It is removed from every device group that lists it, and their devices stop running it."
           back={href('cron-jobs')}
+          denied={denied}
         />
       </Heading>
       {notice}

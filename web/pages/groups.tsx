@@ -2,10 +2,11 @@
 // lists, pruning one or all, deleting one.
 
 import { useState } from 'preact/hooks';
-import { segment, type Api } from '../api.ts';
-import { DeleteButton, Fields, FormToggle, Heading, Loading, Members, Rows, Table, list, useApi, useLoad, usePage, type ConfirmRequest } from '../components.tsx';
+import { ApiError, segment, type Api } from '../api.ts';
+import { DeleteButton, deniedProps, Fields, FormToggle, Heading, Loading, Members, Rows, Table, list, useApi, useLoad, usePage, type ConfirmRequest } from '../components.tsx';
 import { sorted, toggled } from '../forms.ts';
 import { FormCard, useSubmit } from '../object-form.tsx';
+import { cannotChange, cannotCreate, cannotPrune, useMe } from '../permissions.ts';
 import { href, hrefWith } from '../router.ts';
 import type { App, CronJob, DeviceGroup } from '../types.ts';
 
@@ -51,15 +52,17 @@ function Links({ kind, names }: { kind: 'apps' | 'cron-jobs'; names: string[] })
 
 export function GroupsPage() {
   const api = useApi();
+  const me = useMe();
+  const pruneDenied = cannotPrune(me);
   const { loaded, dialog, confirm, notice, done } = usePage((a) => a.all<DeviceGroup>('device_groups'), []);
   const [creating, setCreating] = useState(false);
   return (
     <section aria-labelledby="groups-title">
       <Heading id="groups-title" title="Device groups">
-        <FormToggle open={creating} set={setCreating} primary>
+        <FormToggle open={creating} set={setCreating} primary denied={cannotCreate(me, 'device_groups')}>
           New device group
         </FormToggle>
-        <button type="button" class="danger" onClick={() => confirm(pruneAll(api, done))}>
+        <button type="button" class="danger" onClick={() => confirm(pruneAll(api, done))} {...deniedProps(pruneDenied)}>
           Prune all
         </button>
       </Heading>
@@ -87,7 +90,7 @@ export function GroupsPage() {
                 <td>
                   <div class="row-actions">
                     <a href={hrefWith({ device_group: g.device_group }, 'devices')}>Devices</a>
-                    <button type="button" aria-label={`Prune ${g.device_group}`} onClick={() => confirm(pruneGroup(api, g, done))}>
+                    <button type="button" aria-label={`Prune ${g.device_group}`} onClick={() => confirm(pruneGroup(api, g, done))} {...deniedProps(pruneDenied)}>
                       Prune
                     </button>
                   </div>
@@ -160,13 +163,34 @@ function GroupForm({ group, confirm, done, close }: { group?: DeviceGroup; confi
   );
 }
 
+/** A member of a group the user may not read (a user group grants the group, not it), or one gone since. */
+export interface Unreadable {
+  name: string;
+  why: 'no access' | 'not found';
+}
+
+const isUnreadable = (item: object): item is Unreadable => 'why' in item;
+
+/** The member, or why it cannot be shown: one unreadable member does not fail the whole page. */
+async function readable<T>(request: Promise<T>, name: string): Promise<T | Unreadable> {
+  try {
+    return await request;
+  } catch (err) {
+    if (err instanceof ApiError && err.code === 'ACCESS_DENIED') return { name, why: 'no access' };
+    if (err instanceof ApiError && err.code.endsWith('_NOT_FOUND')) return { name, why: 'not found' };
+    throw err;
+  }
+}
+
 export function GroupPage({ name }: { name: string }) {
   const api = useApi();
+  const me = useMe();
+  const denied = cannotChange(me, 'device_groups', name);
   const { loaded, dialog, confirm, notice, done } = usePage(async (a) => {
     const group = await a.get<DeviceGroup>(`/device_groups/${segment(name)}`);
     const [apps, cronJobs] = await Promise.all([
-      Promise.all(group.apps.map((app) => a.get<App>(`/apps/${segment(app)}`))),
-      Promise.all(group.cron_jobs.map((job) => a.get<CronJob>(`/cron_jobs/${segment(job)}`))),
+      Promise.all(group.apps.map((app) => readable(a.get<App>(`/apps/${segment(app)}`), app))),
+      Promise.all(group.cron_jobs.map((job) => readable(a.get<CronJob>(`/cron_jobs/${segment(job)}`), job))),
     ]);
     return { group, apps, cronJobs };
   }, [name]);
@@ -179,10 +203,10 @@ export function GroupPage({ name }: { name: string }) {
         </a>
         {loaded.data ? (
           <>
-            <FormToggle open={editing} set={setEditing}>
+            <FormToggle open={editing} set={setEditing} denied={denied}>
               Edit
             </FormToggle>
-            <button type="button" class="danger" onClick={() => confirm(pruneGroup(api, loaded.data!.group, done))}>
+            <button type="button" class="danger" onClick={() => confirm(pruneGroup(api, loaded.data!.group, done))} {...deniedProps(cannotPrune(me))}>
               Prune
             </button>
             <DeleteButton
@@ -192,6 +216,7 @@ export function GroupPage({ name }: { name: string }) {
               what="device group"
               message="Its devices keep what they run until they are given another group; the apps and cron jobs are kept."
               back={href('groups')}
+              denied={denied}
             />
           </>
         ) : null}
@@ -219,41 +244,61 @@ export function GroupPage({ name }: { name: string }) {
   );
 }
 
-export function AppTable({ apps }: { apps: App[] }) {
+/** A row naming a member the user may not read, and why. */
+function UnreadableRow({ item, columns }: { item: Unreadable; columns: number }) {
+  return (
+    <tr>
+      <th scope="row">{item.name}</th>
+      <td colSpan={columns - 1} class="muted">
+        {item.why}
+      </td>
+    </tr>
+  );
+}
+
+export function AppTable({ apps }: { apps: (App | Unreadable)[] }) {
   return (
     <Table columns={['App', 'Image', 'Running', 'Containers per', 'app_id']}>
       <tbody>
-        {apps.map((a) => (
-          <tr key={a.app_name}>
-            <th scope="row">
-              <a href={href('apps', a.app_name)}>{a.app_name}</a>
-            </th>
-            <td class="mono">{a.docker_image}</td>
-            <td>{a.running ? 'yes' : <span class="muted">stopped</span>}</td>
-            <td>{list(Object.entries(a.containers_per).map(([k, v]) => `${v} per ${k}`))}</td>
-            <td>{a.app_id}</td>
-          </tr>
-        ))}
+        {apps.map((a) =>
+          isUnreadable(a) ? (
+            <UnreadableRow key={a.name} item={a} columns={5} />
+          ) : (
+            <tr key={a.app_name}>
+              <th scope="row">
+                <a href={href('apps', a.app_name)}>{a.app_name}</a>
+              </th>
+              <td class="mono">{a.docker_image}</td>
+              <td>{a.running ? 'yes' : <span class="muted">stopped</span>}</td>
+              <td>{list(Object.entries(a.containers_per).map(([k, v]) => `${v} per ${k}`))}</td>
+              <td>{a.app_id}</td>
+            </tr>
+          ),
+        )}
       </tbody>
     </Table>
   );
 }
 
-export function CronJobTable({ jobs }: { jobs: CronJob[] }) {
+export function CronJobTable({ jobs }: { jobs: (CronJob | Unreadable)[] }) {
   return (
     <Table columns={['Cron job', 'Schedule', 'Image', 'Running', 'cron_job_id']}>
       <tbody>
-        {jobs.map((j) => (
-          <tr key={j.cron_job_name}>
-            <th scope="row">
-              <a href={href('cron-jobs', j.cron_job_name)}>{j.cron_job_name}</a>
-            </th>
-            <td class="mono">{j.schedule}</td>
-            <td class="mono">{j.docker_image}</td>
-            <td>{j.running ? 'yes' : <span class="muted">stopped</span>}</td>
-            <td>{j.cron_job_id}</td>
-          </tr>
-        ))}
+        {jobs.map((j) =>
+          isUnreadable(j) ? (
+            <UnreadableRow key={j.name} item={j} columns={5} />
+          ) : (
+            <tr key={j.cron_job_name}>
+              <th scope="row">
+                <a href={href('cron-jobs', j.cron_job_name)}>{j.cron_job_name}</a>
+              </th>
+              <td class="mono">{j.schedule}</td>
+              <td class="mono">{j.docker_image}</td>
+              <td>{j.running ? 'yes' : <span class="muted">stopped</span>}</td>
+              <td>{j.cron_job_id}</td>
+            </tr>
+          ),
+        )}
       </tbody>
     </Table>
   );
