@@ -4,6 +4,7 @@
 import { catalogue, type ErrorCode } from '../../src/errors.ts';
 import type { Reply } from './manager.ts';
 import { uniq } from './fixtures.ts';
+import type { Permissions } from '../../roles/manager/rbac.ts';
 
 export type Level = 'ro' | 'rw';
 export type Need = 'authenticated' | 'admin' | 'pruning' | { kind: 'apps' | 'device_groups' | 'cron_jobs'; level: Level };
@@ -119,15 +120,8 @@ export interface Grants {
   level?: Level;
 }
 
-/** What GET /whoami answers a caller. */
-export interface Whoami {
-  user_name: string;
-  admin: boolean;
-  pruning_allowed: boolean;
-  apps: Record<string, Level>;
-  device_groups: Record<string, Level>;
-  cron_jobs: Record<string, Level>;
-}
+/** What GET /whoami answers a caller: its name and its merged permissions. */
+export type Whoami = { user_name: string } & Permissions;
 
 /** The answer of a user in one group granting `grants` on `names` (null: in no group). */
 export function whoamiOf(user_name: string, names: Names, grants: Grants | null): Whoami {
