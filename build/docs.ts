@@ -6,28 +6,20 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Plugin } from 'esbuild';
 import { DOCS_ASSETS, docsAssetsDir } from '../roles/manager/docs-assets.ts';
+import { replaceModule } from './replace-module.ts';
 
 export function embedDocsAssets(): Plugin {
-  return {
-    name: 'embed-docs-assets',
-    setup(b) {
-      b.onResolve({ filter: /\/docs-assets\.ts$/ }, (args) => ({ path: args.path, namespace: 'docs-assets' }));
-      b.onLoad({ filter: /.*/, namespace: 'docs-assets' }, () => {
-        const files: Record<string, { text?: string; base64?: string }> = {};
-        for (const [name, type] of Object.entries(DOCS_ASSETS)) {
-          const body = readFileSync(join(docsAssetsDir(), name));
-          files[name] = type.startsWith('text/') ? { text: body.toString('utf8') } : { base64: body.toString('base64') };
-        }
-        return {
-          loader: 'js',
-          contents: `export const DOCS_ASSETS = ${JSON.stringify(DOCS_ASSETS)};
+  return replaceModule('docs-assets.ts', () => {
+    const files: Record<string, { text?: string; base64?: string }> = {};
+    for (const [name, type] of Object.entries(DOCS_ASSETS)) {
+      const body = readFileSync(join(docsAssetsDir(), name));
+      files[name] = type.startsWith('text/') ? { text: body.toString('utf8') } : { base64: body.toString('base64') };
+    }
+    return `export const DOCS_ASSETS = ${JSON.stringify(DOCS_ASSETS)};
 const FILES = ${JSON.stringify(files)};
 export function readDocsAsset(name) {
   const file = FILES[name];
   return file.text !== undefined ? Buffer.from(file.text, 'utf8') : Buffer.from(file.base64, 'base64');
-}`,
-        };
-      });
-    },
-  };
+}`;
+  });
 }

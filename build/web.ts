@@ -11,6 +11,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
+import { replaceModule } from './replace-module.ts';
 
 /** What the manager serves under /ui/, by file name. */
 export interface DashboardAssets {
@@ -48,14 +49,5 @@ export async function buildDashboard(): Promise<DashboardAssets> {
  * becomes a module holding the assets built now.
  */
 export function embedDashboard(): Plugin {
-  return {
-    name: 'embed-dashboard',
-    setup(b) {
-      b.onResolve({ filter: /\/dashboard-assets\.ts$/ }, (args) => ({ path: args.path, namespace: 'dashboard-assets' }));
-      b.onLoad({ filter: /.*/, namespace: 'dashboard-assets' }, async () => ({
-        contents: `export async function loadDashboardAssets() { return ${JSON.stringify(await buildDashboard())}; }`,
-        loader: 'js',
-      }));
-    },
-  };
+  return replaceModule('dashboard-assets.ts', async () => `export async function loadDashboardAssets() { return ${JSON.stringify(await buildDashboard())}; }`);
 }

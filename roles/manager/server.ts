@@ -21,7 +21,7 @@ import { reportRoutes } from './routes/reports.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { dashboardRoutes } from './dashboard.ts';
 import { openApiRoutes, registerOpenApi } from './openapi.ts';
-import { bodyValue, type JsonSchema } from '../../src/model/schema.ts';
+import type { JsonSchema } from '../../src/model/schema.ts';
 import { SchemaChecker } from '../../src/model/schema-checker.ts';
 import { clientError, expectationFailed, frameworkError, refuseWithoutHost } from './protocol-errors.ts';
 import { AuthThrottledError, heapShedBytes, retryAfterSeconds } from './overload.ts';
@@ -247,13 +247,10 @@ export function buildServer(ctx: ManagerContext, options: ServerOptions = {}): F
   // runs first), a refusal told with its catalogued error (src/model/schema.ts). A body left
   // out (or null) is checked, and handed on, as {}.
   const checker = new SchemaChecker();
-  app.setValidatorCompiler(({ schema, httpPart }) => {
-    const checked = schema as JsonSchema;
-    const isBody = httpPart === 'body' && checked['x-errors'] === 'body';
-    checker.validator(checked); // compiled now: a schema Ajv refuses stops the start
+  app.setValidatorCompiler(({ schema }) => {
+    const check = checker.requestCheck(schema as JsonSchema); // compiled now: a schema Ajv refuses stops the start
     return (data: unknown) => {
-      const value = isBody ? bodyValue(data) : data;
-      const error = checker.refusal(checked, value);
+      const { value, error } = check(data);
       if (error !== null) return { error };
       return value === data ? true : { value };
     };

@@ -8,7 +8,7 @@ import { CRON_JOB_CREATE, CRON_JOB_PATCH, CRON_JOB_REPLACE, cronJobFields, cronJ
 import { DEVICE_QUERY, deviceQuery, type DeviceListQuery } from './device.ts';
 import { DEVICE_GROUP_BODY, DEVICE_GROUP_PATCH, deviceGroupFields, deviceGroupPatch, type DeviceGroupFields } from './deviceGroup.ts';
 import { REPORT_QUERY, reportQuery, type ReportQuery } from './report.ts';
-import { bodyValue, type JsonSchema } from './schema.ts';
+import type { JsonSchema } from './schema.ts';
 import { SchemaChecker } from './schema-checker.ts';
 import { USER_CREATE, USER_GROUP_CREATE, USER_GROUP_PATCH, USER_UPDATE, userGroupFields, userGroupPatch, userSecrets, type UserGroupFields, type UserSecrets } from './user.ts';
 import { nameParams, type JsonObject } from './validate.ts';
@@ -18,7 +18,9 @@ let checker: SchemaChecker | undefined;
 /** The value checked against the schema (a body: absent or null counts as {}), or its catalogued error thrown. */
 export function checked<T = JsonObject>(schema: JsonSchema, value: unknown): T {
   checker ??= new SchemaChecker();
-  return checker.check<T>(schema, schema['x-errors'] === 'body' ? bodyValue(value) : value);
+  const result = checker.requestCheck(schema)(value);
+  if (result.error !== null) throw result.error;
+  return result.value as T;
 }
 
 export const appFieldsFromBody = (body: unknown, mode: 'create' | 'replace'): AppFields => appFields(checked(APP_BODY, body), mode);

@@ -4,7 +4,7 @@
 
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import { NebulaError } from '../errors.ts';
-import { formats, locateAll, roots, tell, type JsonSchema } from './schema.ts';
+import { bodyValue, formats, locateAll, roots, tell, type JsonSchema } from './schema.ts';
 
 export type Checker<T> = (data: unknown) => T;
 
@@ -50,18 +50,29 @@ export class SchemaChecker {
   /** The catalogued error for a value the schema refuses; null when it accepts it. */
   refusal(schema: JsonSchema, data: unknown): NebulaError | null {
     const validate = this.validator(schema);
-    if (validate(data) === true) return null;
-    const root = roots.get(schema['x-errors'] ?? '');
-    if (root !== undefined) return root(locateAll(validate.errors ?? [], schema, data), data, schema);
-    const [first] = locateAll(validate.errors ?? [], schema, data);
-    return first === undefined ? new NebulaError('BAD_REQUEST') : tell(first, []);
+    return validate(data) === true ? null : refusalOf(validate, schema, data);
   }
 
-  /** The value, typed by the schema's owner, or the catalogued error thrown. */
-  check<T>(schema: JsonSchema, data: unknown): T {
-    const error = this.refusal(schema, data);
-    if (error !== null) throw error;
-    return data as T;
+  /**
+   * The check of one part of a request (body, params, query), compiled once: the value as the
+   * route gets it — a body left out, or null, counts as {} — or the catalogued refusal. The
+   * manager's validator compiler and the checks outside HTTP (bodies.ts) both use it.
+   */
+  requestCheck(schema: JsonSchema): (data: unknown) => { value: unknown; error: NebulaError | null } {
+    const validate = this.validator(schema);
+    const isBody = schema['x-errors'] === 'body';
+    return (data) => {
+      const value = isBody ? bodyValue(data) : data;
+      return { value, error: validate(value) === true ? null : refusalOf(validate, schema, value) };
+    };
   }
+}
+
+/** Why `validate` refused `data`: the schema's own root refusal, else its first error told. */
+function refusalOf(validate: ValidateFunction, schema: JsonSchema, data: unknown): NebulaError {
+  const root = roots.get(schema['x-errors'] ?? '');
+  if (root !== undefined) return root(locateAll(validate.errors ?? [], schema, data), data, schema);
+  const [first] = locateAll(validate.errors ?? [], schema, data);
+  return first === undefined ? new NebulaError('BAD_REQUEST') : tell(first, []);
 }
 
